@@ -52,12 +52,14 @@ typedef void (*CacheNeedSpaceFn)(void *owner);
 typedef struct {
     const char *dir;          /* cache directory (created if missing) */
     const char *store_id;     /* the directory must belong to this store */
-    uint32_t block_size;      /* power of two, >= 4096; fixed at creation */
+    uint32_t block_size;      /* power of two, >= 4096; fixed at creation
+                                 (0 = the directory's, or 65536 if new) */
     uint64_t size_limit;      /* cache_size in bytes; 0 = no limit */
     unsigned hi_pct, lo_pct;  /* reclaim thresholds (default 95, 80) */
     bool cache_on_read;       /* keep filled blocks as clean blocks */
     const char *cache_on_read_path; /* if set, cache-on-read is on only
-                                       while this path exists */
+                                       while this path exists (this then
+                                       decides, not cache_on_read) */
     CacheMode mode;
     unsigned dirty_wait_ms;   /* how long a writer waits for space before
                                  -ENOSPC (default 30000) */
@@ -73,7 +75,9 @@ uint32_t cache_block_size(Cache *c);
 void cache_set_mode(Cache *c, CacheMode mode);
 
 /* Objects. create is idempotent; delete removes the bytes and the states,
- * dirty or not (the owner decides that the data is no longer wanted). */
+ * dirty or not (the owner decides that the data is no longer wanted).
+ * Ids are > 0 (0 stands for "all" in cache_drop_clean). Reading or writing
+ * an object that was not created fails with -ENOENT. */
 int cache_object_create(Cache *c, uint64_t id, GError **err);
 bool cache_object_exists(Cache *c, uint64_t id);
 int cache_object_delete(Cache *c, uint64_t id, GError **err);
@@ -108,7 +112,11 @@ typedef struct {
 GArray *cache_dirty_slices(Cache *c, uint64_t id, uint64_t offset,
                            uint64_t len, uint64_t *seq, GError **err);
 /* The bytes of [offset, offset+len) are safe elsewhere: blocks in the
- * range not written after `seq` become clean. */
+ * range not written after `seq` become clean (len 0 = to the end). A block
+ * the range only partly covers counts as covered, so [0, size) cleans the
+ * last, partial block; the owner must not pass a range that ends inside a
+ * block whose other bytes are not safe yet. A `seq` larger than the
+ * object's is refused (-EINVAL). */
 int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
                      uint64_t seq, GError **err);
 /* Path of an object's cache file (g_free). */
@@ -117,6 +125,18 @@ char *cache_object_path(Cache *c, uint64_t id);
 /* Evict every clean block of an object (0 = of all objects); dirty blocks
  * stay. Used to force reads back from tape. */
 int cache_drop_clean(Cache *c, uint64_t id, GError **err);
+
+/* State of the block holding object byte `offset`: one of CacheBlockState,
+ * or a negative errno (no such object). */
+typedef enum {
+    CACHE_BLOCK_ABSENT = 0,
+    CACHE_BLOCK_CLEAN = 1,
+    CACHE_BLOCK_DIRTY = 2,
+} CacheBlockState;
+int cache_block_state(Cache *c, uint64_t id, uint64_t offset, GError **err);
+/* Bytes held for an object in dirty and in clean blocks (whole blocks). */
+int cache_object_usage(Cache *c, uint64_t id, uint64_t *dirty,
+                       uint64_t *clean, GError **err);
 
 typedef struct {
     uint64_t hits, misses;          /* block lookups on read */
@@ -127,6 +147,8 @@ typedef struct {
     uint64_t enospc;                /* writes failed for lack of space */
     uint64_t fills;                 /* calls to the fill function */
     uint64_t size_limit;
+    uint64_t fsyncs;                /* fsync/fdatasync calls made */
+    uint64_t flushes;               /* calls to the flush function */
 } CacheStats;
 
 void cache_stats(Cache *c, CacheStats *out);

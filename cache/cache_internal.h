@@ -1,0 +1,161 @@
+/* cache_internal.h — private structures of the block cache, shared only by
+ * the files of cache/. Nothing outside cache/ includes this header.
+ *
+ * Locks (the same table is repeated in each file that takes them):
+ *   c->create_lock  serializes object create/delete (and file creation)
+ *   o->save_lock    serializes writes of one object's state file; held
+ *                   across fdatasync/rename (per object, never cache-wide)
+ *   o->lock         the object's block table: state, seq, holds,
+ *                   disk_dirty of every block; o->seq, o->ndirty,
+ *                   o->deleted, o->fd, o->state_stale; o->cond
+ *   c->lock         the object table, the LRU list of clean blocks, byte
+ *                   accounting (dirty, clean, reserved), the stats,
+ *                   c->space_cond, c->reclaiming
+ * Lock order: c->create_lock -> o->save_lock -> o->lock -> c->lock.
+ *
+ * Block holds: bytes of a block are read or written with no lock held but
+ * with a hold on the block, taken under o->lock: shared (readers) or
+ * exclusive (writer, fill install, eviction, truncate). One operation
+ * takes holds of one object only, in ascending block order, and never
+ * holds a hold while calling an owner callback or waiting for space, so
+ * holds cannot deadlock. A block's state changes only with an exclusive
+ * hold, except DIRTY -> CLEAN (mark_clean), which leaves the bytes alone.
+ */
+#pragma once
+
+#include "cache/cache.h"
+
+#include <stdarg.h>
+
+enum {
+    BLK_ABSENT = 0,
+    BLK_CLEAN = 1,
+    BLK_DIRTY = 2,
+};
+
+typedef struct CacheObject CacheObject;
+
+typedef struct CacheBlock {
+    struct CacheBlock *lru_prev, *lru_next; /* c->lock; linked iff CLEAN */
+    CacheObject *obj;                       /* immutable */
+    uint64_t index;                         /* immutable: block number */
+    uint64_t seq;          /* o->lock: object seq of the last write */
+    uint32_t readers;      /* o->lock: shared holds */
+    uint8_t state;         /* o->lock (and c->lock to enter/leave CLEAN) */
+    bool writer;           /* o->lock: exclusive hold */
+    bool disk_dirty;       /* o->lock: the durable state file lists it */
+} CacheBlock;
+
+/* Block tables are two-level (a hash of chunks of blocks) so that block
+ * addresses never move and a sparse object costs only what it uses. */
+#define CACHE_CHUNK_SHIFT 10
+#define CACHE_CHUNK ((uint64_t)1 << CACHE_CHUNK_SHIFT)
+/* Object offsets must stay below this (-EFBIG). */
+#define CACHE_MAX_OFFSET ((uint64_t)1 << 60)
+
+struct CacheObject {
+    Cache *cache;
+    uint64_t id;
+    gint refs;             /* atomic */
+    char *path;            /* data file */
+    char *state_path;      /* state file */
+    GMutex save_lock;
+    GMutex lock;
+    GCond cond;            /* a hold was released */
+    int fd;                /* o->lock; -1 until first use */
+    GHashTable *chunks;    /* o->lock: chunk number (uint64_t*) ->
+                              CacheBlock[CACHE_CHUNK] */
+    uint64_t last_chunk_no; /* o->lock: one-entry lookup cache */
+    CacheBlock *last_chunk;
+    uint64_t seq;          /* write sequence */
+    uint64_t ndirty;       /* dirty blocks */
+    uint64_t nclean;       /* clean blocks */
+    uint64_t nholds;       /* blocks held */
+    uint32_t waiters;      /* threads waiting on o->cond */
+    bool deleted;
+    bool state_stale;      /* the dirty set differs from the state file */
+};
+
+struct Cache {
+    char *dir;
+    char *store_id;
+    uint32_t block_size;
+    unsigned block_shift;
+    uint64_t size_limit, hi_bytes, lo_bytes;
+    unsigned dirty_wait_ms;
+    bool cache_on_read;
+    char *cache_on_read_path;
+    CacheFillFn fill;
+    CacheFlushFn flush;
+    CacheNeedSpaceFn need_space;
+    void *owner;
+    gint mode;             /* atomic CacheMode */
+    int dir_fd;            /* for fsync of the directory; immutable */
+    int lock_fd;           /* flock held while open; immutable */
+
+    GMutex create_lock;
+    GMutex lock;
+    GCond space_cond;      /* dirty or reserved bytes went down */
+    GHashTable *objects;   /* uint64_t* id -> CacheObject* (one ref) */
+    CacheBlock *lru_head, *lru_tail; /* head = least recently used */
+    uint64_t dirty_bytes, clean_bytes, reserved_bytes;
+    bool reclaiming;
+    CacheStats st;         /* counters; dirty/clean filled in on read */
+};
+
+/* cache_error.c */
+int cache_fail(GError **err, int code, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* cache_label.c: the directory label and lock. */
+/* Checks the label; *missing if there is none and the directory is empty
+ * (then lock and create). *block_size: wanted (0 = any) in, actual out. */
+int cache_label_check(Cache *c, uint32_t *block_size, bool *missing,
+                      GError **err);
+int cache_label_create(Cache *c, uint32_t *block_size, GError **err);
+int cache_dir_lock(Cache *c, GError **err);
+
+/* cache_statefile.c: encode/decode one object's state file. A run is two
+ * uint64_t: first block, number of blocks. */
+int cache_statefile_write(Cache *c, const char *path, uint64_t id,
+                          uint64_t seq, const GArray *runs, GError **err);
+int cache_statefile_read(Cache *c, const char *path, uint64_t id,
+                         uint64_t *seq, GArray **runs, GError **err);
+
+/* cache_object.c: objects, block tables, holds, state saving. */
+CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err);
+void cache_object_unref(CacheObject *o);
+CacheObject *cache_object_ref(CacheObject *o);
+CacheBlock *obj_block(CacheObject *o, uint64_t idx, bool create);
+/* Sorted chunk numbers of the object (GArray of uint64_t). */
+GArray *obj_chunk_list(CacheObject *o);
+int obj_fd_locked(CacheObject *o, GError **err);
+/* Take a hold, waiting as needed; false (no hold) if the object is
+ * deleted meanwhile. o->lock held. */
+bool obj_hold_shared(CacheObject *o, CacheBlock *b);
+bool obj_hold_excl(CacheObject *o, CacheBlock *b);
+void obj_release(CacheObject *o, CacheBlock *b);
+void obj_wake(CacheObject *o);
+int obj_save_state(CacheObject *o, GError **err);
+int cache_objects_load(Cache *c, GError **err);
+void cache_objects_close(Cache *c);
+
+/* cache_space.c: LRU, accounting, reclaim, waiting for dirty space.
+ * Functions named *_locked need c->lock held. */
+void lru_append_locked(Cache *c, CacheBlock *b);
+void lru_unlink_locked(Cache *c, CacheBlock *b);
+void lru_touch_locked(Cache *c, CacheBlock *b);
+/* Moves a block between states, fixing LRU and accounting; needs o->lock
+ * held (takes c->lock). */
+void block_set_state(CacheObject *o, CacheBlock *b, uint8_t state);
+int space_reserve(Cache *c, uint64_t need, GError **err);
+void space_unreserve(Cache *c, uint64_t need);
+void space_reclaim(Cache *c);
+/* Needs o->lock held; may drop and retake it. 1 evicted, 0 skipped. */
+int space_evict_locked(CacheObject *o, CacheBlock *b, GError **err);
+void space_punch(CacheObject *o, int fd, uint64_t off, uint64_t len);
+
+/* cache_fileio.c: whole-buffer pread/pwrite with EINTR and short counts. */
+int cache_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int cache_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int cache_fsync_fd(Cache *c, int fd, bool data_only);
