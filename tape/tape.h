@@ -54,6 +54,13 @@ typedef struct {
 int tape_library_format(const char *dir, const char *store_id,
                         unsigned nvolumes, uint64_t volume_size,
                         uint32_t block_size, GError **err);
+/* The same with an explicit LEOM margin in bytes (0 = the default, the
+ * smallest margin that always leaves room for a part's trailer). A margin
+ * below that minimum is -EINVAL. */
+int tape_library_format_with_margin(const char *dir, const char *store_id,
+                                    unsigned nvolumes, uint64_t volume_size,
+                                    uint32_t block_size, uint64_t leom_margin,
+                                    GError **err);
 
 /* Add `n` more fresh volumes after the last one. */
 int tape_library_add_volumes(TapeLibrary *lib, unsigned n,
@@ -121,20 +128,30 @@ typedef struct {
 } TapePartTrailer;
 
 /* Write side (the taper uses these; tests may too). start_file writes the
- * header block and returns the new tape file's number (>= 0). write_block
+ * header block and returns the new tape file's number (>= 0); the header's
+ * store_id, volume and block_size are filled in by the device. write_block
  * takes exactly one block (only the final block may be shorter). A write
  * past capacity (physical end of medium) or an injected fault fails with
- * -ENOSPC or -EIO; the file is then unusable and must not be finished. */
+ * -ENOSPC or -EIO; the file is then unusable and must not be finished (it
+ * stays on the volume as a failed tape file). finish_file writes the
+ * trailer and makes the file durable (fdatasync) before returning; the
+ * trailer's length, nblocks and payload_xxh128 must match the blocks
+ * written (-EINVAL otherwise; see tape_device_payload_xxh128). */
 int tape_device_start_file(TapeDevice *dev, const TapePartHeader *hdr,
                            GError **err);
 int tape_device_write_block(TapeDevice *dev, const void *buf, size_t len,
                             GError **err);
 int tape_device_finish_file(TapeDevice *dev, const TapePartTrailer *trl,
                             GError **err);
+/* XXH3-128 (canonical bytes) of the payload written so far to the current
+ * tape file, computed by write_block while the data is hot. */
+void tape_device_payload_xxh128(TapeDevice *dev, uint8_t out[16]);
 
 /* Read side: position at a tape file (fills its header), then read any of
- * its data blocks by number; each block is verified against the trailer's
- * XXH3-64 and a mismatch is -EIO, never wrong bytes. Returns bytes read. */
+ * its data blocks by number into buf (room for one block); each block is
+ * verified against the trailer's XXH3-64 and a mismatch is -EIO naming
+ * volume, file and block, never wrong bytes. Returns bytes read. seek_file
+ * is -ENOENT for a missing file, -EIO for a damaged or unfinished one. */
 int tape_device_seek_file(TapeDevice *dev, uint32_t fileno,
                           TapePartHeader *hdr, GError **err);
 ssize_t tape_device_read_block(TapeDevice *dev, uint64_t block, void *buf,
