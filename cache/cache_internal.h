@@ -41,6 +41,9 @@ typedef struct CacheBlock {
     uint64_t index;                         /* immutable: block number */
     uint64_t seq;          /* o->lock: object seq of the last write */
     uint32_t readers;      /* o->lock: shared holds */
+    uint32_t gen;          /* o->lock: bumped on every state change, so a
+                              fill can tell that the block moved on (even
+                              back to ABSENT) while it was running */
     uint8_t state;         /* o->lock (and c->lock to enter/leave CLEAN) */
     bool writer;           /* o->lock: exclusive hold */
     bool disk_dirty;       /* o->lock: the durable state file lists it */

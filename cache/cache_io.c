@@ -4,7 +4,11 @@
  * holds; an absent block calls the owner's fill (no lock, no hold), then
  * takes an exclusive hold and installs the filled block as CLEAN only if
  * the block is still absent; if a writer or another filler got there
- * first, the bytes in the file are newer and are read instead. With
+ * first, the bytes in the file are newer and are read instead. A block's
+ * gen counts its state changes: if the block is absent again but its gen
+ * moved (written, flushed and evicted while the fill ran), the fill may be
+ * older than that write and is done again; writes check the same way
+ * before merging a filled partial block. With
  * cache-on-read off the filled block is served from the bounce buffer and
  * not kept.
  *
@@ -75,17 +79,32 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
                      char *dst, uint64_t pos, uint64_t stop, GError **err)
 {
     uint64_t boff = idx << c->block_shift;
-    int r = call_fill(c, o, idx, fillbuf, err);
-    if (r < 0)
-        return r;
-    bool keep = cache_on_read_now(c);
-    g_mutex_lock(&o->lock);
-    CacheBlock *b = obj_block(o, idx, true);
-    if (!obj_hold_excl(o, b)) {
+    CacheBlock *b;
+    uint8_t state;
+    int r;
+    for (;;) {
+        g_mutex_lock(&o->lock);
+        b = obj_block(o, idx, true);
+        uint32_t gen = b->gen;
         g_mutex_unlock(&o->lock);
-        return object_gone(o, err);
+        r = call_fill(c, o, idx, fillbuf, err);
+        if (r < 0)
+            return r;
+        g_mutex_lock(&o->lock);
+        if (!obj_hold_excl(o, b)) {
+            g_mutex_unlock(&o->lock);
+            return object_gone(o, err);
+        }
+        state = b->state;
+        /* Absent again but written, flushed and evicted meanwhile: the
+         * fill may predate that write. Fill again. */
+        if (state != BLK_ABSENT || b->gen == gen)
+            break;
+        obj_release(o, b);
+        obj_wake(o);
+        g_mutex_unlock(&o->lock);
     }
-    uint8_t state = b->state;
+    bool keep = cache_on_read_now(c);
     int fd = obj_fd_locked(o, err);
     g_mutex_unlock(&o->lock);
     bool installed = false;
@@ -205,6 +224,7 @@ typedef struct {
     uint64_t pidx[2];            /* their block numbers */
     char *pbuf[2];               /* their block images */
     bool filled[2];              /* pbuf holds a fill of an absent block */
+    uint32_t gen[2];             /* the block's gen when the fill began */
 } WritePlan;
 
 static void release_range(CacheObject *o, uint64_t first, uint64_t upto)
@@ -228,8 +248,12 @@ static int write_hold(CacheObject *o, WritePlan *w, bool use_file[2])
     for (int k = 0; k < 2; k++) {
         if (!w->part[k])
             continue;
-        uint8_t st = obj_block(o, w->pidx[k], false)->state;
-        if (st == BLK_ABSENT && !w->filled[k]) {
+        CacheBlock *b = obj_block(o, w->pidx[k], false);
+        uint8_t st = b->state;
+        if (st == BLK_ABSENT && (!w->filled[k] || b->gen != w->gen[k])) {
+            /* Not filled, or the fill may predate a write that has since
+             * been flushed and evicted: fill (again) first. */
+            w->filled[k] = false;
             release_range(o, w->first, w->last + 1);
             return -EAGAIN;
         }
@@ -305,9 +329,10 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
         }
         bool need_fill[2];
         for (int k = 0; k < 2; k++) {
-            CacheBlock *b = obj_block(o, w.pidx[k], false);
-            need_fill[k] = w.part[k] && !w.filled[k] &&
-                           (!b || b->state == BLK_ABSENT);
+            CacheBlock *b = w.part[k] ? obj_block(o, w.pidx[k], true) : NULL;
+            need_fill[k] = b && !w.filled[k] && b->state == BLK_ABSENT;
+            if (need_fill[k])
+                w.gen[k] = b->gen;
         }
         need = 0;
         if (c->size_limit) {

@@ -87,6 +87,7 @@ void block_set_state(CacheObject *o, CacheBlock *b, uint8_t state)
     }
     g_mutex_unlock(&c->lock);
     b->state = state;
+    b->gen++;
 }
 
 int space_reserve(Cache *c, uint64_t need, GError **err)
