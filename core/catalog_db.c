@@ -1,0 +1,278 @@
+/* catalog_db.c — the catalog's SQLite connection: schema, cached prepared
+ * statements, the meta table (generation and id counters), group commit
+ * and consistent copies for the index. Everything here runs with
+ * Core.lock held (the connection is used by one thread at a time). */
+#include "core/core_private.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshots(name TEXT PRIMARY KEY,"
+    "  gen INTEGER NOT NULL UNIQUE, ctime INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS inodes(id INTEGER NOT NULL, birth INTEGER NOT NULL,"
+    "  death INTEGER NOT NULL, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    "  gid INTEGER NOT NULL, size INTEGER NOT NULL, atime INTEGER NOT NULL,"
+    "  mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, nlink INTEGER NOT NULL,"
+    "  rdev INTEGER NOT NULL, target TEXT, version INTEGER NOT NULL,"
+    "  PRIMARY KEY(id, birth));"
+    "CREATE INDEX IF NOT EXISTS inodes_death ON inodes(id, death);"
+    "CREATE INDEX IF NOT EXISTS inodes_version ON inodes(version);"
+    "CREATE TABLE IF NOT EXISTS dirents(parent INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  birth INTEGER NOT NULL, death INTEGER NOT NULL, child INTEGER NOT NULL,"
+    "  PRIMARY KEY(parent, name, birth));"
+    "CREATE INDEX IF NOT EXISTS dirents_live ON dirents(parent, death);"
+    "CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  birth INTEGER NOT NULL, death INTEGER NOT NULL, value BLOB NOT NULL,"
+    "  PRIMARY KEY(ino, name, birth));"
+    "CREATE TABLE IF NOT EXISTS versions(id INTEGER PRIMARY KEY, ino INTEGER NOT NULL,"
+    "  birth INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS extents(version INTEGER NOT NULL, off INTEGER NOT NULL,"
+    "  len INTEGER NOT NULL, kind INTEGER NOT NULL, ref INTEGER NOT NULL,"
+    "  ref_off INTEGER NOT NULL, PRIMARY KEY(version, off));"
+    "CREATE INDEX IF NOT EXISTS extents_ref ON extents(kind, ref, ref_off);"
+    "CREATE TABLE IF NOT EXISTS dumpfiles(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    "  generation INTEGER NOT NULL, length INTEGER NOT NULL, nfiles INTEGER NOT NULL,"
+    "  ctime INTEGER NOT NULL, garbage INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS parts(dumpfile INTEGER NOT NULL, partnum INTEGER NOT NULL,"
+    "  off INTEGER NOT NULL, len INTEGER NOT NULL, volume TEXT NOT NULL,"
+    "  fileno INTEGER NOT NULL, xxh128 BLOB, PRIMARY KEY(dumpfile, partnum));"
+    "CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, capacity INTEGER NOT NULL,"
+    "  used INTEGER NOT NULL, nfiles INTEGER NOT NULL, full INTEGER NOT NULL);";
+
+int db_create_schema(sqlite3 *db, GError **err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = core_fail(err, EIO, "catalog schema: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return r;
+    }
+    return 0;
+}
+
+int db_fail(Core *c, GError **err, const char *what)
+{
+    int code = sqlite3_errcode(c->db);
+    int e = (code == SQLITE_FULL) ? ENOSPC : EIO;
+    g_warning("catalog: %s: %s", what, sqlite3_errmsg(c->db));
+    return core_fail(err, e, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static void stmt_free(gpointer p) { sqlite3_finalize(p); }
+
+int db_open(Core *c, const char *path, bool create, GError **err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (create)
+        flags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        int r = core_fail(err, create ? EIO : ENOENT, "catalog %s: %s", path,
+                          c->db ? sqlite3_errmsg(c->db) : "cannot open");
+        sqlite3_close(c->db);
+        c->db = NULL;
+        return r;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    c->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_free);
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "PRAGMA foreign_keys=OFF;", NULL, NULL, &msg) != SQLITE_OK) {
+        int r = core_fail(err, EIO, "catalog %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        db_close(c);
+        return r;
+    }
+    if (create && db_create_schema(c->db, err) < 0) {
+        db_close(c);
+        return -EIO;
+    }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM meta", -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        int r = core_fail(err, EINVAL, "catalog %s: not a tapefs catalog: %s", path,
+                          sqlite3_errmsg(c->db));
+        db_close(c);
+        return r;
+    }
+    sqlite3_finalize(s);
+    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        int r = db_fail(c, err, "begin");
+        db_close(c);
+        return r;
+    }
+    c->last_commit = g_get_monotonic_time();
+    return 0;
+}
+
+void db_close(Core *c)
+{
+    if (!c->db)
+        return;
+    if (sqlite3_get_autocommit(c->db) == 0)
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    g_clear_pointer(&c->stmts, g_hash_table_destroy);
+    sqlite3_close(c->db);
+    c->db = NULL;
+}
+
+static sqlite3_stmt *db_vq(Core *c, const char *sql, const char *fmt, va_list ap)
+{
+    sqlite3_stmt *s = g_hash_table_lookup(c->stmts, sql);
+    if (!s) {
+        if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+            g_warning("catalog: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(c->db));
+            return NULL;
+        }
+        g_hash_table_insert(c->stmts, (gpointer)sql, s);
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    int i = 1;
+    for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
+        switch (*f) {
+        case 'i':
+            sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+            break;
+        case 'u':
+            sqlite3_bind_int64(s, i, (int64_t)va_arg(ap, uint64_t));
+            break;
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            if (t)
+                sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(s, i);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            int n = va_arg(ap, int);
+            sqlite3_bind_blob(s, i, p ? p : "", n, SQLITE_TRANSIENT);
+            break;
+        }
+        default:
+            g_warning("catalog: bad binding format %c", *f);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+sqlite3_stmt *db_q(Core *c, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *s = db_vq(c, sql, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+int db_x(Core *c, GError **err, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *s = db_vq(c, sql, fmt, ap);
+    va_end(ap);
+    if (!s)
+        return db_fail(c, err, "prepare");
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        int r = db_fail(c, err, sql);
+        sqlite3_reset(s);
+        return r;
+    }
+    sqlite3_reset(s);
+    c->txn_dirty = true;
+    return 0;
+}
+
+int64_t db_meta_get(Core *c, const char *key, int64_t dflt)
+{
+    sqlite3_stmt *s = db_q(c, "SELECT value FROM meta WHERE key=?", "t", key);
+    int64_t v = dflt;
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    if (s)
+        sqlite3_reset(s);
+    return v;
+}
+
+int db_meta_set(Core *c, const char *key, int64_t value, GError **err)
+{
+    return db_x(c, err, "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value", "ti", key, value);
+}
+
+void db_note_object(Core *c, uint64_t obj)
+{
+    g_hash_table_add(c->commit_objs, g_memdup2(&obj, sizeof obj));
+}
+
+int db_commit(Core *c, GError **err)
+{
+    if (!c->txn_dirty) {
+        c->last_commit = g_get_monotonic_time();
+        return 0;
+    }
+    /* Data first: every cache object a row may point at is made durable
+     * before the rows commit. */
+    if (c->opt.cache_mode != CORE_CACHE_UNSAFE && c->cache) {
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, c->commit_objs);
+        while (g_hash_table_iter_next(&it, &k, NULL)) {
+            uint64_t obj = *(uint64_t *)k;
+            if (!cache_object_exists(c->cache, obj))
+                continue;
+            GError *e = NULL;
+            if (cache_fsync(c->cache, obj, &e) < 0) {
+                int r = core_fail_from(err, e, EIO, "cache fsync before commit");
+                g_error_free(e);
+                return r;
+            }
+        }
+    }
+    g_hash_table_remove_all(c->commit_objs);
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(c, err, "commit");
+    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(c, err, "begin");
+    c->txn_dirty = false;
+    c->last_commit = g_get_monotonic_time();
+    return 0;
+}
+
+int db_backup_to(Core *c, const char *path, GError **err)
+{
+    int r = db_commit(c, err);
+    if (r < 0)
+        return r;
+    sqlite3 *dst = NULL;
+    if (sqlite3_open(path, &dst) != SQLITE_OK) {
+        r = core_fail(err, EIO, "index copy %s: %s", path, sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return r;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", c->db, "main");
+    if (!b) {
+        r = core_fail(err, EIO, "index copy: %s", sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return r;
+    }
+    int rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        r = core_fail(err, EIO, "index copy: %s", sqlite3_errstr(rc));
+        sqlite3_close(dst);
+        return r;
+    }
+    sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+    sqlite3_close(dst);
+    return 0;
+}

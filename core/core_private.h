@@ -1,0 +1,272 @@
+/* core_private.h — the Core structure and the internal interfaces shared by
+ * the files of core/. Not to be included outside core/.
+ *
+ * Locks (lock order, outermost first):
+ *   0. Core.snap_gate (GRWLock) writers and truncates hold it shared from
+ *                     "make the version writable" until their extents are
+ *                     recorded; snapshot creation holds it exclusively, so
+ *                     a snapshot never sees half of a write.
+ *   1. Core.lock      the catalog connection and every field of Core marked
+ *                     [lock]; held for catalog work only, never across a
+ *                     cache_read/cache_write (their fill callback takes it)
+ *                     nor across tape I/O.
+ *   2. Flusher.lock   the flusher's queue and requests (flusher.c).
+ *   3. Flusher.plock  parts reported by the taper's device thread.
+ *   3. Recall.lock    open part handles and the read-ahead buffer
+ *                     (recall.c); a leaf: nothing is taken inside it.
+ * Cache and tape functions are called with at most Core.lock held and
+ * then only those that never call back into the core (create, delete,
+ * fsync in writeback mode, truncate, dirty_slices, mark_clean).
+ */
+#pragma once
+
+#include "core/core.h"
+
+#include "cache/cache.h"
+#include "tape/tape.h"
+
+#include <sqlite3.h>
+
+#define CORE_INF INT64_MAX     /* death of a live row */
+#define CORE_ID_MASK ((1ULL << CORE_VIEW_SHIFT) - 1)
+
+/* ---- errors (error.c) ------------------------------------------------ */
+int core_fail(GError **err, int errnum, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+/* Re-tag an error from another layer; returns -code. */
+int core_fail_from(GError **err, GError *src, int fallback, const char *what);
+
+/* ---- configuration file (config.c) ----------------------------------- */
+typedef struct {
+    unsigned version;
+    char store_id[TAPE_STORE_ID_LEN + 1];
+    uint32_t block_size;
+    uint64_t part_size;
+    uint64_t volume_size;
+    unsigned volumes;
+    char *library;   /* as written: relative to the store or absolute */
+} StoreConfig;
+
+int config_write(const char *path, const StoreConfig *cfg, GError **err);
+int config_read(const char *path, StoreConfig *cfg, GError **err);
+void config_clear(StoreConfig *cfg);
+/* Library directory of a store (g_free). */
+char *config_library_path(const char *store_dir, const StoreConfig *cfg);
+
+/* ---- the Core ---------------------------------------------------------- */
+typedef struct Flusher Flusher;
+typedef struct Recall Recall;
+
+/* Per cache object with data not yet on tape. */
+typedef struct {
+    uint64_t obj;
+    gint64 since;         /* monotonic us when it became dirty */
+    bool flushing;        /* a flush of it is running */
+    GArray *rewritten;    /* (uint64 off, uint64 end) pairs written while
+                             flushing: their extents stay on the object */
+} DirtyObj;
+
+typedef struct {
+    uint64_t ino;
+    int flags;
+    bool writer;
+    bool dir;
+    GPtrArray *names;     /* opendir: snapshot of the entries */
+    GArray *children;     /* uint64 inode numbers */
+} CoreHandle;
+
+struct Core {
+    GRWLock snap_gate;
+    GMutex lock;
+    char *dir;
+    StoreConfig cfg;
+    CoreOpenOptions opt;
+    int lock_fd;
+    TapeLibrary *lib;
+    Cache *cache;
+    Flusher *fl;
+    Recall *rc;
+
+    sqlite3 *db;                /* [lock] */
+    GHashTable *stmts;          /* [lock] sql text -> sqlite3_stmt */
+    bool txn_dirty;             /* [lock] changes since the last commit */
+    gint64 last_commit;         /* [lock] */
+    GHashTable *commit_objs;    /* [lock] objects written since commit */
+    int64_t gen;                /* [lock] current generation G */
+    int64_t max_snap;           /* [lock] newest snapshot generation or 0 */
+    uint64_t next_id;           /* [lock] next inode id */
+    uint64_t next_version;      /* [lock] next file version / object id */
+    uint64_t next_dumpfile;     /* [lock] */
+    uint64_t index_seq;         /* [lock] */
+    GHashTable *lookups;        /* [lock] ino -> lookup count */
+    GHashTable *opens;          /* [lock] live id -> open count */
+    GHashTable *writers;        /* [lock] live id -> writer count */
+    GHashTable *handles;        /* [lock] fh -> CoreHandle* */
+    uint64_t next_fh;           /* [lock] */
+    GHashTable *dirty;          /* [lock] obj -> DirtyObj* */
+    uint64_t bytes_to_tape;     /* [lock] */
+    double taper_seconds;       /* [lock] */
+    uint64_t bytes_recalled;    /* [lock] */
+    int last_error;             /* [lock] */
+    char last_error_msg[256];   /* [lock] */
+};
+
+/* ---- catalog database (catalog_db.c) ---------------------------------- */
+int db_open(Core *c, const char *path, bool create, GError **err);
+void db_close(Core *c);
+/* Prepared (cached) statement with `fmt` bindings: i = int64, u = uint64,
+ * t = text, b = blob (pointer, int length). Reset on the next use. */
+sqlite3_stmt *db_q(Core *c, const char *sql, const char *fmt, ...);
+/* Run a statement to completion: 0 or -EIO. */
+int db_x(Core *c, GError **err, const char *sql, const char *fmt, ...);
+int db_fail(Core *c, GError **err, const char *what);
+int64_t db_meta_get(Core *c, const char *key, int64_t dflt);
+int db_meta_set(Core *c, const char *key, int64_t value, GError **err);
+/* Group commit: make written cache objects durable, COMMIT, BEGIN. */
+int db_commit(Core *c, GError **err);
+/* Note that a row now points at data of cache object `obj`. */
+void db_note_object(Core *c, uint64_t obj);
+/* Consistent copy of the catalog (sqlite3_backup) into `path`. */
+int db_backup_to(Core *c, const char *path, GError **err);
+int db_create_schema(sqlite3 *db, GError **err);
+
+/* ---- catalog rows (catalog_inode.c, catalog_dirent.c, catalog_xattr.c) */
+typedef struct {
+    uint64_t id;
+    int64_t birth, death;
+    uint32_t mode;
+    uint32_t uid, gid;
+    uint64_t size;
+    int64_t atime, mtime, ctime; /* ns */
+    uint32_t nlink;
+    uint64_t rdev;
+    char *target;
+    uint64_t version;
+} InodeRow;
+
+/* `view` 0 = live tree, else a snapshot generation. -ENOENT if missing. */
+int inode_get(Core *c, int64_t view, uint64_t id, InodeRow *r, GError **err);
+int inode_insert(Core *c, InodeRow *r, GError **err);
+/* Store changes to a live row (copy-on-write when a snapshot sees it). */
+int inode_put(Core *c, InodeRow *r, GError **err);
+/* The live inode ends (its xattrs too; its version is released). */
+int inode_kill(Core *c, InodeRow *r, GError **err);
+void inode_row_clear(InodeRow *r);
+void inode_to_stat(Core *c, int64_t view, const InodeRow *r, struct stat *st);
+int64_t core_now_ns(void);
+
+int dirent_get(Core *c, int64_t view, uint64_t parent, const char *name,
+               uint64_t *child, GError **err);
+int dirent_add(Core *c, uint64_t parent, const char *name, uint64_t child,
+               GError **err);
+int dirent_remove(Core *c, uint64_t parent, const char *name, GError **err);
+/* Names and children of a directory, sorted by name. */
+int dirent_list(Core *c, int64_t view, uint64_t parent, GPtrArray *names,
+                GArray *children, GError **err);
+bool dirent_has_children(Core *c, uint64_t parent);
+
+int xattr_get(Core *c, int64_t view, uint64_t id, const char *name,
+              GBytes **value, GError **err);
+int xattr_set(Core *c, uint64_t id, const char *name, const void *v,
+              size_t len, GError **err);
+int xattr_remove(Core *c, uint64_t id, const char *name, GError **err);
+int xattr_list(Core *c, int64_t view, uint64_t id, GPtrArray *names,
+               GError **err);
+int xattr_kill_all(Core *c, uint64_t id, GError **err);
+
+/* ---- versions and extents (catalog_extent.c) -------------------------- */
+enum { EXT_DUMP = 0, EXT_OBJECT = 1, EXT_LOST = 2 };
+
+typedef struct {
+    uint64_t off, len;
+    int kind;
+    uint64_t ref;      /* dumpfile id or object id */
+    uint64_t ref_off;  /* offset inside the dumpfile or object */
+} Extent;
+
+int version_new(Core *c, uint64_t ino, uint64_t *version, GError **err);
+int64_t version_birth(Core *c, uint64_t version);
+/* Copy every extent of `from` to the new version `to`. */
+int extent_copy(Core *c, uint64_t from, uint64_t to, GError **err);
+/* Make [off, off+len) of `version` map to (kind, ref, ref_off). */
+int extent_set(Core *c, uint64_t version, uint64_t off, uint64_t len,
+               int kind, uint64_t ref, uint64_t ref_off, GError **err);
+/* Remove every mapping at or past `size`. */
+int extent_truncate(Core *c, uint64_t version, uint64_t size, GError **err);
+/* Extents overlapping [off, off+len), in order (GArray of Extent). */
+GArray *extent_list(Core *c, uint64_t version, uint64_t off, uint64_t len);
+/* Object range [obj_off, obj_off+len) is now at dumpfile `df` offset
+ * `df_off`: rewrite every extent of every version that points into it. */
+int extent_rewrite_object(Core *c, uint64_t obj, uint64_t obj_off,
+                          uint64_t len, uint64_t df, uint64_t df_off,
+                          GError **err);
+/* Release a version nobody references any more: its extents, and cache
+ * objects and dumpfiles that become unreferenced. */
+int version_release_if_unused(Core *c, uint64_t version, GError **err);
+bool object_referenced(Core *c, uint64_t obj);
+/* Mark dumpfiles no extent references as garbage. */
+int dumpfile_mark_garbage(Core *c, GError **err);
+
+/* ---- views and inode numbers (view.c) --------------------------------- */
+static inline int64_t ino_view(uint64_t ino)
+{
+    return ino == CORE_SNAPDIR_INO ? 0 : (int64_t)(ino >> CORE_VIEW_SHIFT);
+}
+static inline uint64_t ino_id(uint64_t ino) { return ino & CORE_ID_MASK; }
+static inline uint64_t ino_make(int64_t view, uint64_t id)
+{
+    return ((uint64_t)view << CORE_VIEW_SHIFT) | id;
+}
+/* Does snapshot generation `view` exist? */
+bool view_exists(Core *c, int64_t view);
+void snapdir_stat(Core *c, struct stat *st);
+int snapshot_root_stat(Core *c, int64_t gen, struct stat *st, GError **err);
+int64_t snapshot_find(Core *c, const char *name);
+void lookup_ref(Core *c, uint64_t ino, uint64_t n);
+/* Delete a live inode with no links once nobody has it open/looked up. */
+int inode_reap_if_unused(Core *c, uint64_t id, GError **err);
+int core_snapshot_create_locked(Core *c, const char *name, GError **err);
+int core_snapshot_delete_locked(Core *c, const char *name, GError **err);
+
+/* ---- namespace (ops_namei.c) ---------------------------------------- */
+int core_make_node_locked(Core *c, uint64_t parent, const char *name, mode_t mode,
+                          const CoreCred *cred, struct stat *st, uint64_t *id,
+                          GError **err);
+
+bool core_has_writers_locked(Core *c, uint64_t id);
+
+/* ---- file data (filedata.c) ------------------------------------------- */
+/* Cache fill callback: bytes of an object's version, from its extents. */
+int filedata_fill(void *owner, uint64_t obj, uint64_t offset, void *buf,
+                  size_t len);
+int filedata_cache_flush(void *owner, uint64_t obj);
+void filedata_need_space(void *owner);
+/* Truncate a live regular file (called with the lock held; COW aware). */
+int filedata_truncate_locked(Core *c, InodeRow *r, uint64_t size,
+                             GError **err);
+/* Make the live file's version writable (COW if a snapshot sees it). */
+int filedata_prepare_write_locked(Core *c, InodeRow *r, GError **err);
+void dirty_mark_locked(Core *c, uint64_t obj);
+
+/* ---- recall (recall.c) ------------------------------------------------ */
+Recall *recall_new(Core *c);
+void recall_free(Recall *rc);
+/* Read dumpfile bytes: called without Core.lock. */
+int recall_read(Recall *rc, uint64_t dumpfile, uint64_t off, void *buf,
+                size_t len, GError **err);
+void recall_forget_parts(Recall *rc);
+
+/* ---- flusher (flusher.c) ---------------------------------------------- */
+Flusher *flusher_new(Core *c);
+/* Stop the thread (after a final flush by the caller). */
+void flusher_free(Flusher *fl);
+/* Wake the flusher: something may be worth flushing. */
+void flusher_kick(Flusher *fl);
+/* Dirty bytes are over the limit: flush everything soon (never blocks). */
+void flusher_urgent(Flusher *fl);
+/* Flush every dirty object (objs NULL) or the given ones; with `index`,
+ * also write an index. Blocks until done. */
+int flusher_run(Flusher *fl, GArray *objs, bool index, GError **err);
+
+/* ---- misc ------------------------------------------------------------- */
+void core_set_error(Core *c, int e, const char *msg);

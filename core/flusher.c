@@ -1,0 +1,658 @@
+/* flusher.c — the flusher thread: turns dirty file versions into
+ * dumpfiles on tape through one taper, one dumpfile at a time. Files at or
+ * above bundle_threshold get a dumpfile each as soon as their last writer
+ * closes them; smaller closed files are packed into bundles once enough
+ * bytes are pending or the oldest waited bundle_delay seconds. sync,
+ * close of the store, the cache's need_space and fsync in writethrough
+ * mode ask for flushes explicitly (flusher_run). It also does the group
+ * commit every commit_interval_ms and writes an index every
+ * sync_interval seconds.
+ *
+ * For each dumpfile: the objects' dirty slices (cache_dirty_slices, with
+ * their write sequence) go to tape_taper_add_slice, their bytes (read
+ * with cache_read) to tape_taper_push; parts are recorded as the device
+ * thread reports them. On success, under Core.lock: the dumpfile and its
+ * parts are inserted, every extent pointing into the flushed object ranges
+ * is rewritten to the dumpfile (except ranges written while the flush ran,
+ * listed in DirtyObj.rewritten), the catalog commits, and only then the
+ * ranges are marked clean (cache_mark_clean with the slices' sequence).
+ * On failure nothing changes: the data stays dirty and a later flush
+ * retries; the error shows in status and flusher_run returns -EIO.
+ *
+ * Locks: Flusher.lock guards the request queue and flags; Flusher.plock
+ * the parts reported by the device thread. Core.lock is taken for catalog
+ * work only, never while pushing bytes or waiting for the taper. */
+#include "core/core_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PUSH_CHUNK (1u << 20)
+#define RETRY_BACKOFF_US (2 * G_USEC_PER_SEC)
+
+typedef struct {
+    GArray *objs;   /* NULL = everything */
+    bool index;
+    bool done;
+    int result;
+    GError *err;
+} FlushReq;
+
+struct Flusher {
+    Core *c;
+    GMutex lock;
+    GCond cond;
+    GThread *thread;
+    bool stop, kick, urgent;
+    GQueue reqs;
+    gint64 retry_after;
+    gint64 last_index;
+    TapeTaper *taper;
+    GMutex plock;
+    GArray *parts;   /* TapePartDone, successful ones */
+    guint8 *buf;
+};
+
+/* One source of dumpfile bytes: a cache object range or a plain file. */
+typedef struct {
+    uint64_t obj;     /* 0 = plain file `path` */
+    char *path;
+    uint64_t off, len;
+    uint64_t df_off;  /* where it lands in the dumpfile */
+} Source;
+
+static void source_clear(gpointer p)
+{
+    g_free(((Source *)p)->path);
+}
+
+static void part_done(const TapePartDone *p, void *user)
+{
+    Flusher *fl = user;
+    if (!p->successful)
+        return;
+    g_mutex_lock(&fl->plock);
+    g_array_append_val(fl->parts, *p);
+    g_mutex_unlock(&fl->plock);
+}
+
+/* Stream the sources to tape as dumpfile `id`. No lock held. */
+static int write_dumpfile(Flusher *fl, uint64_t id, uint32_t kind, uint64_t gen, GArray *srcs,
+                          double *secs, GError **err)
+{
+    Core *c = fl->c;
+    g_mutex_lock(&fl->plock);
+    g_array_set_size(fl->parts, 0);
+    g_mutex_unlock(&fl->plock);
+    gint64 t0 = g_get_monotonic_time();
+    GError *e = NULL;
+    int r = tape_taper_start(fl->taper, id, kind, gen, part_done, fl, &e);
+    if (r < 0) {
+        r = core_fail_from(err, e, -r, "starting a dumpfile");
+        g_clear_error(&e);
+        return r;
+    }
+    for (guint i = 0; i < srcs->len && r == 0; i++) {
+        Source *s = &g_array_index(srcs, Source, i);
+        tape_taper_add_slice(fl->taper, s->path, s->off, s->len);
+        int fd = -1;
+        if (!s->obj && (fd = open(s->path, O_RDONLY | O_CLOEXEC)) < 0) {
+            r = core_fail(err, errno, "%s: %s", s->path, g_strerror(errno));
+            break;
+        }
+        for (uint64_t done = 0; done < s->len && r == 0;) {
+            size_t n = (size_t)MIN((uint64_t)PUSH_CHUNK, s->len - done);
+            ssize_t got;
+            if (s->obj)
+                got = cache_read(c->cache, s->obj, s->off + done, fl->buf, n, &e);
+            else
+                got = pread(fd, fl->buf, n, (off_t)(s->off + done));
+            if (got != (ssize_t)n) {
+                if (e)
+                    r = core_fail_from(err, e, EIO, "reading bytes to flush");
+                else
+                    r = core_fail(err, EIO, "reading bytes to flush: short read");
+                g_clear_error(&e);
+                break;
+            }
+            r = tape_taper_push(fl->taper, fl->buf, n, &e);
+            if (r < 0) {
+                r = core_fail_from(err, e, -r, "writing to tape");
+                g_clear_error(&e);
+                break;
+            }
+            done += n;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (r == 0) {
+        r = tape_taper_finish(fl->taper, &e);
+        if (r < 0) {
+            r = core_fail_from(err, e, -r, "finishing a dumpfile");
+            g_clear_error(&e);
+        }
+    } else {
+        tape_taper_cancel(fl->taper);
+    }
+    *secs = (double)(g_get_monotonic_time() - t0) / 1e6;
+    return r;
+}
+
+/* Insert a written dumpfile and its parts; Core.lock held. */
+static int record_dumpfile_locked(Flusher *fl, uint64_t id, uint32_t kind, uint64_t gen,
+                                  uint64_t len, unsigned nfiles, GError **err)
+{
+    Core *c = fl->c;
+    int r = db_x(c, err, "INSERT INTO dumpfiles(id, kind, generation, length, nfiles, ctime, garbage) "
+                 "VALUES(?,?,?,?,?,?,0)", "uiiuii", id, (int64_t)kind, (int64_t)gen, len,
+                 (int64_t)nfiles, core_now_ns() / 1000000000);
+    if (r < 0)
+        return r;
+    g_mutex_lock(&fl->plock);
+    uint64_t covered = 0;
+    for (guint i = 0; i < fl->parts->len && r == 0; i++) {
+        TapePartDone *p = &g_array_index(fl->parts, TapePartDone, i);
+        if (p->dumpfile_id != id)
+            continue;
+        r = db_x(c, err, "INSERT OR REPLACE INTO parts(dumpfile, partnum, off, len, volume, fileno, xxh128) "
+                 "VALUES(?,?,?,?,?,?,?)", "uiuutib", id, (int64_t)p->partnum, p->offset, p->size,
+                 p->volume, (int64_t)p->fileno, p->payload_xxh128, 16);
+        covered += p->size;
+    }
+    g_mutex_unlock(&fl->plock);
+    if (r == 0 && covered < len)
+        r = core_fail(err, EIO, "dumpfile %" G_GUINT64_FORMAT ": parts cover %" G_GUINT64_FORMAT
+                      " of %" G_GUINT64_FORMAT " bytes", id, covered, len);
+    return r;
+}
+
+typedef struct {
+    uint64_t obj;
+    uint64_t seq;
+    GArray *slices;  /* CacheSlice */
+} Member;
+
+static void member_clear(gpointer p)
+{
+    Member *m = p;
+    if (m->slices)
+        g_array_unref(m->slices);
+}
+
+/* Pieces of [a, b) not covered by the (off, end) pairs in `excl`. */
+static void subtract(uint64_t a, uint64_t b, GArray *excl, GArray *out)
+{
+    g_array_set_size(out, 0);
+    uint64_t pair[2] = { a, b };
+    g_array_append_vals(out, pair, 2);
+    for (guint i = 0; excl && i + 1 < excl->len; i += 2) {
+        uint64_t xa = g_array_index(excl, uint64_t, i), xb = g_array_index(excl, uint64_t, i + 1);
+        g_autoptr(GArray) next = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        for (guint j = 0; j + 1 < out->len; j += 2) {
+            uint64_t pa = g_array_index(out, uint64_t, j), pb = g_array_index(out, uint64_t, j + 1);
+            if (xb <= pa || xa >= pb) {
+                uint64_t q[2] = { pa, pb };
+                g_array_append_vals(next, q, 2);
+                continue;
+            }
+            if (xa > pa) {
+                uint64_t q[2] = { pa, xa };
+                g_array_append_vals(next, q, 2);
+            }
+            if (xb < pb) {
+                uint64_t q[2] = { xb, pb };
+                g_array_append_vals(next, q, 2);
+            }
+        }
+        g_array_set_size(out, 0);
+        g_array_append_vals(out, next->data, next->len);
+    }
+}
+
+/* Flush the given dirty objects as one dumpfile of `kind`. */
+static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
+{
+    Core *c = fl->c;
+    g_autoptr(GArray) members = g_array_new(FALSE, TRUE, sizeof(Member));
+    g_array_set_clear_func(members, member_clear);
+    g_mutex_lock(&c->lock);
+    for (guint i = 0; i < objs->len; i++) {
+        uint64_t obj = g_array_index(objs, uint64_t, i);
+        DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+        if (!d || d->flushing)
+            continue;
+        d->flushing = true;
+        if (d->rewritten)
+            g_array_set_size(d->rewritten, 0);
+        Member m = { .obj = obj };
+        g_array_append_val(members, m);
+    }
+    uint64_t gen = (uint64_t)c->gen;
+    g_mutex_unlock(&c->lock);
+    if (members->len == 0)
+        return 0;
+
+    int r = 0;
+    GError *e = NULL;
+    g_autoptr(GArray) srcs = g_array_new(FALSE, TRUE, sizeof(Source));
+    g_array_set_clear_func(srcs, source_clear);
+    uint64_t total = 0;
+    unsigned nfiles = 0;
+    for (guint i = 0; i < members->len; i++) {
+        Member *m = &g_array_index(members, Member, i);
+        m->slices = cache_dirty_slices(c->cache, m->obj, 0, 0, &m->seq, &e);
+        if (!m->slices) {
+            r = core_fail_from(err, e, EIO, "listing dirty slices");
+            g_clear_error(&e);
+            break;
+        }
+        if (m->slices->len)
+            nfiles++;
+        for (guint j = 0; j < m->slices->len; j++) {
+            CacheSlice *cs = &g_array_index(m->slices, CacheSlice, j);
+            Source s = { .obj = m->obj, .path = g_strdup(cs->path), .off = cs->offset,
+                         .len = cs->length, .df_off = total };
+            g_array_append_val(srcs, s);
+            total += cs->length;
+        }
+    }
+    uint64_t id = 0;
+    double secs = 0;
+    if (r == 0 && total > 0) {
+        g_mutex_lock(&c->lock);
+        id = c->next_dumpfile++;
+        r = db_meta_set(c, "next_dumpfile", (int64_t)c->next_dumpfile, err);
+        g_mutex_unlock(&c->lock);
+        if (r == 0)
+            r = write_dumpfile(fl, id, kind, gen, srcs, &secs, err);
+    }
+
+    g_autoptr(GArray) pieces = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    /* (member index, off, end) triples to mark clean after the commit */
+    g_autoptr(GArray) clean = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_mutex_lock(&c->lock);
+    if (r == 0 && total > 0)
+        r = record_dumpfile_locked(fl, id, kind, gen, total, nfiles, err);
+    if (r == 0) {
+        guint si = 0;
+        for (guint i = 0; i < members->len && r == 0; i++) {
+            Member *m = &g_array_index(members, Member, i);
+            DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
+            for (guint j = 0; j < m->slices->len && r == 0; j++, si++) {
+                Source *s = &g_array_index(srcs, Source, si);
+                subtract(s->off, s->off + s->len, d ? d->rewritten : NULL, pieces);
+                for (guint k = 0; k + 1 < pieces->len && r == 0; k += 2) {
+                    uint64_t a = g_array_index(pieces, uint64_t, k);
+                    uint64_t b = g_array_index(pieces, uint64_t, k + 1);
+                    r = extent_rewrite_object(c, m->obj, a, b - a, id, s->df_off + (a - s->off), err);
+                    uint64_t t[3] = { i, a, b };
+                    g_array_append_vals(clean, t, 3);
+                }
+            }
+        }
+        if (r == 0) {
+            c->bytes_to_tape += total;
+            c->taper_seconds += secs;
+            r = db_commit(c, err);
+        }
+    }
+    /* Settle the dirty entries. */
+    for (guint i = 0; i < members->len; i++) {
+        Member *m = &g_array_index(members, Member, i);
+        DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
+        if (!d)
+            continue;
+        d->flushing = false;
+        if (r == 0 && (!d->rewritten || d->rewritten->len == 0))
+            g_hash_table_remove(c->dirty, &m->obj);
+        else if (r == 0)
+            d->since = g_get_monotonic_time();
+    }
+    if (r < 0) {
+        core_set_error(c, r, err && *err ? (*err)->message : "flush failed");
+        g_mutex_unlock(&c->lock);
+        g_mutex_lock(&fl->lock);
+        fl->retry_after = g_get_monotonic_time() + RETRY_BACKOFF_US;
+        g_mutex_unlock(&fl->lock);
+        return r;
+    }
+    c->last_error = 0;
+    c->last_error_msg[0] = 0;
+    g_mutex_unlock(&c->lock);
+
+    for (guint i = 0; i + 2 < clean->len; i += 3) {
+        Member *m = &g_array_index(members, Member, g_array_index(clean, uint64_t, i));
+        uint64_t a = g_array_index(clean, uint64_t, i + 1), b = g_array_index(clean, uint64_t, i + 2);
+        if (cache_mark_clean(c->cache, m->obj, a, b - a, m->seq, &e) < 0) {
+            g_warning("marking flushed bytes clean: %s", e->message);
+            g_clear_error(&e);
+        }
+    }
+    /* Objects nobody references any more (their version went away while
+     * they were being flushed). */
+    g_mutex_lock(&c->lock);
+    for (guint i = 0; i < members->len; i++) {
+        Member *m = &g_array_index(members, Member, i);
+        if (!object_referenced(c, m->obj) && !g_hash_table_contains(c->dirty, &m->obj) &&
+            cache_object_exists(c->cache, m->obj)) {
+            GError *de = NULL;
+            if (cache_object_delete(c->cache, m->obj, &de) < 0)
+                g_clear_error(&de);
+        }
+    }
+    g_mutex_unlock(&c->lock);
+    return 0;
+}
+
+typedef struct {
+    uint64_t obj;
+    uint64_t size;
+    gint64 since;
+} Cand;
+
+static gint cand_cmp(gconstpointer a, gconstpointer b)
+{
+    const Cand *x = a, *y = b;
+    return (x->obj > y->obj) - (x->obj < y->obj);
+}
+
+/* Flush dirty objects: with `all`, every one (open or not, bundling the
+ * small ones now); otherwise closed large files, and small closed files
+ * once a bundle is due. `only` limits it to those objects. */
+static int flush_dirty(Flusher *fl, bool all, GArray *only, GError **err)
+{
+    Core *c = fl->c;
+    g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(Cand));
+    g_mutex_lock(&c->lock);
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, c->dirty);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        DirtyObj *d = v;
+        if (d->flushing)
+            continue;
+        if (only) {
+            bool want = false;
+            for (guint i = 0; i < only->len && !want; i++)
+                want = g_array_index(only, uint64_t, i) == d->obj;
+            if (!want)
+                continue;
+        }
+        sqlite3_stmt *s = db_q(c, "SELECT ino FROM versions WHERE id=?", "u", d->obj);
+        int64_t ino = -1;
+        if (s && sqlite3_step(s) == SQLITE_ROW)
+            ino = sqlite3_column_int64(s, 0);
+        if (s)
+            sqlite3_reset(s);
+        if (!all && !only && ino >= 0 && core_has_writers_locked(c, (uint64_t)ino))
+            continue;
+        s = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents WHERE kind=1 AND ref=?",
+                 "u", d->obj);
+        uint64_t size = 0;
+        if (s && sqlite3_step(s) == SQLITE_ROW)
+            size = (uint64_t)sqlite3_column_int64(s, 0);
+        if (s)
+            sqlite3_reset(s);
+        Cand cd = { .obj = d->obj, .size = size, .since = d->since };
+        g_array_append_val(cands, cd);
+    }
+    uint64_t thr = c->opt.bundle_threshold, bsize = c->opt.bundle_size ? c->opt.bundle_size : (64 << 20);
+    gint64 delay = (gint64)c->opt.bundle_delay * G_USEC_PER_SEC;
+    g_mutex_unlock(&c->lock);
+    g_array_sort(cands, cand_cmp);
+
+    int first = 0;
+    g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_autoptr(GArray) small = g_array_new(FALSE, FALSE, sizeof(Cand));
+    uint64_t small_bytes = 0;
+    gint64 oldest = G_MAXINT64;
+    for (guint i = 0; i < cands->len; i++) {
+        Cand *cd = &g_array_index(cands, Cand, i);
+        if (cd->size >= thr) {
+            g_array_set_size(one, 0);
+            g_array_append_val(one, cd->obj);
+            GError *e = NULL;
+            int r = flush_group(fl, one, CORE_DUMP_FILE, &e);
+            if (r < 0 && !first) {
+                first = r;
+                g_propagate_error(err, e);
+            } else if (e) {
+                g_error_free(e);
+            }
+        } else {
+            g_array_append_val(small, *cd);
+            small_bytes += cd->size;
+            oldest = MIN(oldest, cd->since);
+        }
+    }
+    bool due = all || only || small_bytes >= bsize ||
+               (small->len && g_get_monotonic_time() - oldest >= delay);
+    if (!due || !small->len)
+        return first;
+    g_autoptr(GArray) batch = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    uint64_t bytes = 0;
+    for (guint i = 0; i < small->len; i++) {
+        Cand *cd = &g_array_index(small, Cand, i);
+        g_array_append_val(batch, cd->obj);
+        bytes += cd->size;
+        if (bytes < bsize && i + 1 < small->len)
+            continue;
+        GError *e = NULL;
+        int r = flush_group(fl, batch, CORE_DUMP_BUNDLE, &e);
+        if (r < 0 && !first) {
+            first = r;
+            g_propagate_error(err, e);
+        } else if (e) {
+            g_error_free(e);
+        }
+        g_array_set_size(batch, 0);
+        bytes = 0;
+    }
+    return first;
+}
+
+static int write_index(Flusher *fl, GError **err)
+{
+    Core *c = fl->c;
+    g_mutex_lock(&c->lock);
+    uint64_t seq = ++c->index_seq;
+    uint64_t id = c->next_dumpfile++;
+    int r = db_meta_set(c, "index_seq", (int64_t)seq, err);
+    if (r == 0)
+        r = db_meta_set(c, "next_dumpfile", (int64_t)c->next_dumpfile, err);
+    g_autofree char *path = g_strdup_printf("%s/tmp/index-%" G_GUINT64_FORMAT ".db", c->dir, seq);
+    g_unlink(path);
+    if (r == 0)
+        r = db_backup_to(c, path, err);
+    g_mutex_unlock(&c->lock);
+    if (r < 0) {
+        g_unlink(path);
+        return r;
+    }
+    GStatBuf sb;
+    if (g_stat(path, &sb) != 0) {
+        r = core_fail(err, errno, "%s: %s", path, g_strerror(errno));
+        g_unlink(path);
+        return r;
+    }
+    g_autoptr(GArray) srcs = g_array_new(FALSE, TRUE, sizeof(Source));
+    g_array_set_clear_func(srcs, source_clear);
+    Source s = { .obj = 0, .path = g_strdup(path), .off = 0, .len = (uint64_t)sb.st_size };
+    g_array_append_val(srcs, s);
+    double secs = 0;
+    r = write_dumpfile(fl, id, CORE_DUMP_INDEX, seq, srcs, &secs, err);
+    g_unlink(path);
+    g_mutex_lock(&c->lock);
+    if (r == 0)
+        r = record_dumpfile_locked(fl, id, CORE_DUMP_INDEX, seq, (uint64_t)sb.st_size, 0, err);
+    if (r == 0) {
+        c->bytes_to_tape += (uint64_t)sb.st_size;
+        c->taper_seconds += secs;
+        r = db_commit(c, err);
+    } else {
+        core_set_error(c, r, err && *err ? (*err)->message : "index write failed");
+    }
+    g_mutex_unlock(&c->lock);
+    fl->last_index = g_get_monotonic_time();
+    return r;
+}
+
+static void run_request(Flusher *fl, FlushReq *req)
+{
+    GError *e = NULL;
+    int r = flush_dirty(fl, true, req->objs, &e);
+    if (r == 0 && req->index)
+        r = write_index(fl, &e);
+    req->result = r;
+    req->err = e;
+}
+
+static void periodic(Flusher *fl)
+{
+    Core *c = fl->c;
+    g_mutex_lock(&c->lock);
+    bool need_commit = c->txn_dirty &&
+        g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
+    if (need_commit) {
+        GError *e = NULL;
+        if (db_commit(c, &e) < 0) {
+            g_warning("group commit: %s", e->message);
+            g_error_free(e);
+        }
+    }
+    g_mutex_unlock(&c->lock);
+    if (c->opt.sync_interval && !c->opt.no_flusher_triggers &&
+        g_get_monotonic_time() - fl->last_index >= (gint64)c->opt.sync_interval * G_USEC_PER_SEC) {
+        GError *e = NULL;
+        if (flush_dirty(fl, true, NULL, &e) == 0 && write_index(fl, &e) == 0)
+            return;
+        if (e) {
+            g_warning("periodic sync: %s", e->message);
+            g_error_free(e);
+        }
+        fl->last_index = g_get_monotonic_time();
+    }
+}
+
+static gpointer flusher_main(gpointer data)
+{
+    Flusher *fl = data;
+    Core *c = fl->c;
+    g_mutex_lock(&fl->lock);
+    for (;;) {
+        FlushReq *req = g_queue_pop_head(&fl->reqs);
+        if (req) {
+            g_mutex_unlock(&fl->lock);
+            run_request(fl, req);
+            g_mutex_lock(&fl->lock);
+            req->done = true;
+            g_cond_broadcast(&fl->cond);
+            continue;
+        }
+        if (fl->stop)
+            break;
+        bool urgent = fl->urgent, kick = fl->kick;
+        bool backoff = g_get_monotonic_time() < fl->retry_after;
+        fl->urgent = fl->kick = false;
+        g_mutex_unlock(&fl->lock);
+        if (!backoff && (urgent || !c->opt.no_flusher_triggers)) {
+            GError *e = NULL;
+            if (flush_dirty(fl, urgent, NULL, &e) < 0) {
+                g_warning("flush: %s", e ? e->message : "failed");
+            }
+            g_clear_error(&e);
+        }
+        (void)kick;
+        periodic(fl);
+        g_mutex_lock(&fl->lock);
+        if (fl->stop || fl->kick || fl->urgent || fl->reqs.length)
+            continue;
+        gint64 wait = (gint64)c->opt.commit_interval_ms * 1000;
+        if (backoff && (urgent || kick))
+            fl->kick = true; /* try again after the back-off */
+        g_cond_wait_until(&fl->cond, &fl->lock, g_get_monotonic_time() + wait);
+    }
+    g_mutex_unlock(&fl->lock);
+    return NULL;
+}
+
+Flusher *flusher_new(Core *c)
+{
+    Flusher *fl = g_new0(Flusher, 1);
+    fl->c = c;
+    g_mutex_init(&fl->lock);
+    g_cond_init(&fl->cond);
+    g_mutex_init(&fl->plock);
+    g_queue_init(&fl->reqs);
+    fl->parts = g_array_new(FALSE, FALSE, sizeof(TapePartDone));
+    fl->buf = g_malloc(PUSH_CHUNK);
+    fl->last_index = g_get_monotonic_time();
+    TapeTaperConfig tc = { .part_size = c->cfg.part_size, .ring_size = c->opt.ring_size };
+    fl->taper = tape_taper_new(c->lib, &tc);
+    fl->thread = g_thread_new("tapefs-flusher", flusher_main, fl);
+    return fl;
+}
+
+void flusher_free(Flusher *fl)
+{
+    if (!fl)
+        return;
+    g_mutex_lock(&fl->lock);
+    fl->stop = true;
+    g_cond_broadcast(&fl->cond);
+    g_mutex_unlock(&fl->lock);
+    g_thread_join(fl->thread);
+    tape_taper_free(fl->taper);
+    g_array_unref(fl->parts);
+    g_free(fl->buf);
+    g_mutex_clear(&fl->plock);
+    g_cond_clear(&fl->cond);
+    g_mutex_clear(&fl->lock);
+    g_free(fl);
+}
+
+void flusher_kick(Flusher *fl)
+{
+    if (!fl)
+        return;
+    g_mutex_lock(&fl->lock);
+    fl->kick = true;
+    g_cond_broadcast(&fl->cond);
+    g_mutex_unlock(&fl->lock);
+}
+
+void flusher_urgent(Flusher *fl)
+{
+    if (!fl)
+        return;
+    g_mutex_lock(&fl->lock);
+    fl->urgent = true;
+    g_cond_broadcast(&fl->cond);
+    g_mutex_unlock(&fl->lock);
+}
+
+int flusher_run(Flusher *fl, GArray *objs, bool index, GError **err)
+{
+    FlushReq req = { .objs = objs, .index = index };
+    if (g_thread_self() == fl->thread) {
+        run_request(fl, &req);
+    } else {
+        g_mutex_lock(&fl->lock);
+        g_queue_push_tail(&fl->reqs, &req);
+        g_cond_broadcast(&fl->cond);
+        while (!req.done)
+            g_cond_wait(&fl->cond, &fl->lock);
+        g_mutex_unlock(&fl->lock);
+    }
+    if (req.result < 0) {
+        core_fail(err, EIO, "%s", req.err ? req.err->message : "flush failed");
+        g_clear_error(&req.err);
+        return -EIO;
+    }
+    g_clear_error(&req.err);
+    return 0;
+}

@@ -1,0 +1,341 @@
+/* ops_file.c — open files of the filesystem API: open, create, read,
+ * write, flush, release, fsync. Catalog work under Core.lock; the bytes
+ * move through cache_read/cache_write with no core lock held (the cache's
+ * fill callback takes it). Writers hold Core.snap_gate shared from making
+ * the version writable until its extents are recorded. */
+#include "core/core_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#define CORE_MAX_FILE (1ULL << 50)
+
+static void count_add(GHashTable *t, uint64_t key, int delta)
+{
+    uint64_t *v = g_hash_table_lookup(t, &key);
+    if (!v) {
+        if (delta <= 0)
+            return;
+        uint64_t one = 0;
+        v = g_memdup2(&one, sizeof one);
+        g_hash_table_insert(t, g_memdup2(&key, sizeof key), v);
+    }
+    if (delta < 0 && *v < (uint64_t)-delta)
+        *v = 0;
+    else
+        *v += (uint64_t)(int64_t)delta;
+    if (*v == 0)
+        g_hash_table_remove(t, &key);
+}
+
+static uint64_t count_get(GHashTable *t, uint64_t key)
+{
+    uint64_t *v = g_hash_table_lookup(t, &key);
+    return v ? *v : 0;
+}
+
+/* Open inode `ino` (lock held, and the gate shared when O_TRUNC). */
+static int open_locked(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **err)
+{
+    int acc = flags & O_ACCMODE;
+    bool writer = acc == O_WRONLY || acc == O_RDWR;
+    int64_t view = ino_view(ino);
+    if (ino == CORE_SNAPDIR_INO)
+        return core_fail(err, EISDIR, "is a directory");
+    if (view != 0 && (writer || (flags & O_TRUNC)))
+        return core_fail(err, EROFS, "snapshots are read-only");
+    if (!view_exists(c, view))
+        return core_fail(err, ESTALE, "snapshot was deleted");
+    InodeRow r;
+    int rc = inode_get(c, view, ino_id(ino), &r, err);
+    if (rc < 0)
+        return rc;
+    if (S_ISDIR(r.mode))
+        rc = core_fail(err, EISDIR, "is a directory");
+    else if (!S_ISREG(r.mode))
+        rc = core_fail(err, EINVAL, "not a regular file");
+    else if (view == 0 && (flags & O_TRUNC) && writer && r.size > 0) {
+        if ((rc = filedata_truncate_locked(c, &r, 0, err)) == 0) {
+            r.mtime = r.ctime = core_now_ns();
+            rc = inode_put(c, &r, err);
+        }
+    }
+    inode_row_clear(&r);
+    if (rc < 0)
+        return rc;
+    CoreHandle *h = g_new0(CoreHandle, 1);
+    h->ino = ino;
+    h->flags = flags;
+    h->writer = writer;
+    uint64_t id = c->next_fh++;
+    g_hash_table_insert(c->handles, g_memdup2(&id, sizeof id), h);
+    if (view == 0) {
+        count_add(c->opens, ino_id(ino), 1);
+        if (writer)
+            count_add(c->writers, ino_id(ino), 1);
+    }
+    *fh = id;
+    return 0;
+}
+
+int core_open(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **err)
+{
+    bool trunc = (flags & O_TRUNC) != 0;
+    if (trunc)
+        g_rw_lock_reader_lock(&c->snap_gate);
+    g_mutex_lock(&c->lock);
+    int rc = open_locked(c, ino, flags, fh, err);
+    g_mutex_unlock(&c->lock);
+    if (trunc)
+        g_rw_lock_reader_unlock(&c->snap_gate);
+    return rc;
+}
+
+int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int flags,
+                const CoreCred *cred, struct stat *st, uint64_t *fh, GError **err)
+{
+    if (parent == CORE_SNAPDIR_INO || ino_view(parent) != 0)
+        return core_fail(err, EROFS, "snapshots are read-only");
+    g_rw_lock_reader_lock(&c->snap_gate);
+    g_mutex_lock(&c->lock);
+    uint64_t id = 0;
+    GError *e = NULL;
+    struct stat tmp;
+    int rc = core_make_node_locked(c, parent, name, S_IFREG | (mode & 07777), cred, &tmp, &id, &e);
+    if (rc == -EEXIST && !(flags & O_EXCL)) {
+        g_clear_error(&e);
+        rc = dirent_get(c, 0, ino_id(parent), name, &id, err);
+        if (rc == 0) {
+            InodeRow r;
+            if ((rc = inode_get(c, 0, id, &r, err)) == 0) {
+                inode_to_stat(c, 0, &r, &tmp);
+                inode_row_clear(&r);
+                lookup_ref(c, id, 1);
+            }
+        }
+    } else if (e) {
+        g_propagate_error(err, e);
+    }
+    if (rc == 0) {
+        rc = open_locked(c, id, flags & ~O_CREAT, fh, err);
+        if (rc == 0) {
+            InodeRow r;
+            if (inode_get(c, 0, id, &r, NULL) == 0) {
+                inode_to_stat(c, 0, &r, &tmp);
+                inode_row_clear(&r);
+            }
+            if (st)
+                *st = tmp;
+        }
+    }
+    g_mutex_unlock(&c->lock);
+    g_rw_lock_reader_unlock(&c->snap_gate);
+    return rc;
+}
+
+static CoreHandle *file_handle(Core *c, uint64_t ino, uint64_t fh, GError **err)
+{
+    CoreHandle *h = g_hash_table_lookup(c->handles, &fh);
+    if (!h || h->dir || h->ino != ino) {
+        core_fail(err, EBADF, "not an open file");
+        return NULL;
+    }
+    return h;
+}
+
+ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, off_t off,
+                  GError **err)
+{
+    if (off < 0)
+        return core_fail(err, EINVAL, "negative offset");
+    if (size > (1u << 30))
+        size = 1u << 30;
+    g_mutex_lock(&c->lock);
+    int rc = 0;
+    InodeRow r = { 0 };
+    if (!file_handle(c, ino, fh, err))
+        rc = -EBADF;
+    else if (!view_exists(c, ino_view(ino)))
+        rc = core_fail(err, ESTALE, "snapshot was deleted");
+    else
+        rc = inode_get(c, ino_view(ino), ino_id(ino), &r, err);
+    uint64_t obj = r.version, fsize = r.size;
+    inode_row_clear(&r);
+    if (rc == 0 && obj && !cache_object_exists(c->cache, obj)) {
+        GError *e = NULL;
+        if (cache_object_create(c->cache, obj, &e) < 0) {
+            rc = core_fail_from(err, e, EIO, "creating a cache object");
+            g_error_free(e);
+        }
+    }
+    g_mutex_unlock(&c->lock);
+    if (rc < 0)
+        return rc;
+    if ((uint64_t)off >= fsize || size == 0)
+        return 0;
+    size_t len = (size_t)MIN((uint64_t)size, fsize - (uint64_t)off);
+    GError *e = NULL;
+    ssize_t n = cache_read(c->cache, obj, (uint64_t)off, buf, len, &e);
+    if (n < 0) {
+        int code = (int)n;
+        core_fail_from(err, e, -code, "read");
+        g_clear_error(&e);
+        return code;
+    }
+    return n;
+}
+
+ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t size, off_t off,
+                   GError **err)
+{
+    if (ino == CORE_SNAPDIR_INO || ino_view(ino) != 0)
+        return core_fail(err, EROFS, "snapshots are read-only");
+    if (off < 0)
+        return core_fail(err, EINVAL, "negative offset");
+    if ((uint64_t)off + size > CORE_MAX_FILE)
+        return core_fail(err, EFBIG, "file too large");
+    if (size == 0)
+        return 0;
+    if (!buf)
+        return core_fail(err, EINVAL, "no buffer");
+    g_rw_lock_reader_lock(&c->snap_gate);
+    g_mutex_lock(&c->lock);
+    int rc = 0;
+    InodeRow r = { 0 };
+    CoreHandle *h = file_handle(c, ino, fh, err);
+    if (!h)
+        rc = -EBADF;
+    else if (!h->writer)
+        rc = core_fail(err, EBADF, "file not open for writing");
+    else if ((rc = inode_get(c, 0, ino_id(ino), &r, err)) == 0)
+        rc = filedata_prepare_write_locked(c, &r, err);
+    uint64_t obj = r.version;
+    uint64_t woff = (uint64_t)off;
+    if (rc == 0 && (h->flags & O_APPEND))
+        woff = r.size;
+    inode_row_clear(&r);
+    g_mutex_unlock(&c->lock);
+    if (rc < 0) {
+        g_rw_lock_reader_unlock(&c->snap_gate);
+        return rc;
+    }
+    GError *e = NULL;
+    ssize_t n = cache_write(c->cache, obj, woff, buf, size, &e);
+    if (n < 0) {
+        int code = (int)n;
+        core_fail_from(err, e, -code, "write");
+        g_clear_error(&e);
+        g_rw_lock_reader_unlock(&c->snap_gate);
+        return code;
+    }
+    g_mutex_lock(&c->lock);
+    if ((rc = inode_get(c, 0, ino_id(ino), &r, err)) == 0) {
+        uint64_t bs = c->cfg.block_size;
+        uint64_t end = woff + (uint64_t)n;
+        uint64_t nsize = MAX(r.size, end);
+        uint64_t a = woff / bs * bs, b = MIN((end + bs - 1) / bs * bs, nsize);
+        if (r.version != obj) {
+            /* Truncated to a new version meanwhile: the bytes went to the
+             * old object; write them again. */
+            rc = core_fail(err, EAGAIN, "file changed during write");
+        } else if ((rc = extent_set(c, obj, a, b - a, EXT_OBJECT, obj, a, err)) == 0) {
+            r.size = nsize;
+            r.mtime = r.ctime = core_now_ns();
+            rc = inode_put(c, &r, err);
+            dirty_mark_locked(c, obj);
+            db_note_object(c, obj);
+            DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+            if (d && d->flushing) {
+                uint64_t pair[2] = { a, (end + bs - 1) / bs * bs };
+                if (!d->rewritten)
+                    d->rewritten = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+                g_array_append_vals(d->rewritten, pair, 2);
+            }
+        }
+        inode_row_clear(&r);
+    }
+    g_mutex_unlock(&c->lock);
+    g_rw_lock_reader_unlock(&c->snap_gate);
+    if (rc < 0)
+        return rc;
+    if (c->opt.dirty_threshold) {
+        CacheStats cs;
+        cache_stats(c->cache, &cs);
+        if (cs.dirty_bytes > c->opt.dirty_threshold)
+            flusher_urgent(c->fl);
+    }
+    return n;
+}
+
+int core_flush(Core *c, uint64_t ino, uint64_t fh, GError **err)
+{
+    g_mutex_lock(&c->lock);
+    int rc = file_handle(c, ino, fh, err) ? 0 : -EBADF;
+    g_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int core_release(Core *c, uint64_t ino, uint64_t fh, GError **err)
+{
+    g_mutex_lock(&c->lock);
+    CoreHandle *h = file_handle(c, ino, fh, err);
+    if (!h) {
+        g_mutex_unlock(&c->lock);
+        return -EBADF;
+    }
+    bool writer = h->writer;
+    bool live = ino_view(ino) == 0;
+    g_hash_table_remove(c->handles, &fh);
+    bool last_writer = false;
+    int rc = 0;
+    if (live) {
+        count_add(c->opens, ino_id(ino), -1);
+        if (writer) {
+            count_add(c->writers, ino_id(ino), -1);
+            last_writer = count_get(c->writers, ino_id(ino)) == 0;
+        }
+        rc = inode_reap_if_unused(c, ino_id(ino), err);
+    }
+    g_mutex_unlock(&c->lock);
+    if (last_writer && !c->opt.no_flusher_triggers)
+        flusher_kick(c->fl);
+    return rc;
+}
+
+bool core_has_writers_locked(Core *c, uint64_t id)
+{
+    return count_get(c->writers, id) > 0;
+}
+
+int core_fsync(Core *c, uint64_t ino, uint64_t fh, bool datasync, GError **err)
+{
+    (void)datasync;
+    g_mutex_lock(&c->lock);
+    int rc = 0;
+    InodeRow r = { 0 };
+    if (!file_handle(c, ino, fh, err))
+        rc = -EBADF;
+    else if (ino_view(ino) == 0)
+        rc = inode_get(c, 0, ino_id(ino), &r, err);
+    uint64_t obj = r.version;
+    inode_row_clear(&r);
+    g_mutex_unlock(&c->lock);
+    if (rc < 0 || ino_view(ino) != 0)
+        return rc;
+    if (c->opt.cache_mode == CORE_CACHE_WRITETHROUGH && obj) {
+        g_autoptr(GArray) objs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        g_array_append_val(objs, obj);
+        GError *e = NULL;
+        rc = flusher_run(c->fl, objs, false, &e);
+        if (rc < 0) {
+            core_fail(err, EIO, "fsync: writing to tape failed: %s", e ? e->message : "?");
+            g_clear_error(&e);
+            return -EIO;
+        }
+    }
+    g_mutex_lock(&c->lock);
+    rc = db_commit(c, err);
+    g_mutex_unlock(&c->lock);
+    return rc;
+}

@@ -1,0 +1,192 @@
+/* core_testutil.c — helpers of the core unit tests (core_testutil.h).
+ * No shared state, no locks. */
+#include "core_testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ctu_mkfs_options(CoreMkfsOptions *o)
+{
+    core_mkfs_options_init(o);
+    o->volumes = 4;
+    o->volume_size = 8 << 20;
+    o->part_size = 1 << 20;
+    o->block_size = 4096;
+}
+
+void ctu_open_options(CoreOpenOptions *o)
+{
+    core_open_options_init(o);
+    o->no_flusher_triggers = true;
+    o->ring_size = 1 << 20;
+    o->bundle_threshold = 256 << 10;
+    o->bundle_size = 4 << 20;
+    o->sync_interval = 0;
+    o->commit_interval_ms = 200;
+    o->dirty_wait_ms = 5000;
+}
+
+void ctu_rmtree(const char *dir)
+{
+    if (!dir)
+        return;
+    g_autofree char *q = g_shell_quote(dir);
+    g_autofree char *cmd = g_strdup_printf("rm -rf -- %s", q);
+    if (system(cmd) != 0)
+        g_printerr("could not remove %s\n", dir);
+}
+
+CtuStore *ctu_new(const CoreMkfsOptions *mo, const CoreOpenOptions *oo)
+{
+    CtuStore *s = g_new0(CtuStore, 1);
+    GError *e = NULL;
+    s->tmp = g_dir_make_tmp("tapefs-core-XXXXXX", &e);
+    g_assert_no_error(e);
+    s->store = g_build_filename(s->tmp, "store", NULL);
+    CoreMkfsOptions m;
+    if (!mo) {
+        ctu_mkfs_options(&m);
+        mo = &m;
+    }
+    g_assert_cmpint(core_store_create(s->store, mo, &e), ==, 0);
+    g_assert_no_error(e);
+    ctu_reopen(s, oo);
+    return s;
+}
+
+void ctu_reopen(CtuStore *s, const CoreOpenOptions *oo)
+{
+    CoreOpenOptions o;
+    if (!oo) {
+        ctu_open_options(&o);
+        oo = &o;
+    }
+    GError *e = NULL;
+    s->core = core_store_open(s->store, oo, &e);
+    g_assert_no_error(e);
+    g_assert_nonnull(s->core);
+}
+
+void ctu_close(CtuStore *s)
+{
+    if (!s->core)
+        return;
+    GError *e = NULL;
+    int r = core_store_close(s->core, &e);
+    if (e)
+        g_printerr("close: %s\n", e->message);
+    g_clear_error(&e);
+    g_assert_cmpint(r, ==, 0);
+    s->core = NULL;
+}
+
+void ctu_free(CtuStore *s)
+{
+    if (!s)
+        return;
+    ctu_close(s);
+    ctu_rmtree(s->tmp);
+    g_free(s->tmp);
+    g_free(s->store);
+    g_free(s);
+}
+
+uint64_t ctu_resolve(Core *c, uint64_t root, const char *path)
+{
+    uint64_t ino = root;
+    g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+    for (int i = 0; parts[i]; i++) {
+        if (!*parts[i])
+            continue;
+        struct stat st;
+        if (core_lookup(c, ino, parts[i], &st, NULL) < 0)
+            return 0;
+        core_forget(c, st.st_ino, 1);
+        ino = st.st_ino;
+    }
+    return ino;
+}
+
+uint64_t ctu_parent(Core *c, uint64_t root, const char *path, const char **leaf)
+{
+    const char *slash = strrchr(path, '/');
+    *leaf = slash ? slash + 1 : path;
+    if (!slash || slash == path)
+        return root;
+    g_autofree char *dir = g_strndup(path, (gsize)(slash - path));
+    return ctu_resolve(c, root, dir);
+}
+
+int ctu_write(Core *c, const char *path, uint64_t off, const void *buf, size_t len)
+{
+    const char *leaf;
+    uint64_t dir = ctu_parent(c, CORE_ROOT_INO, path, &leaf);
+    if (!dir)
+        return -ENOENT;
+    struct stat st;
+    uint64_t fh;
+    CoreCred cred = { 0, 0 };
+    int r = core_create(c, dir, leaf, 0644, O_RDWR | O_CREAT, &cred, &st, &fh, NULL);
+    if (r < 0)
+        return r;
+    ssize_t n = len ? core_write(c, st.st_ino, fh, buf, len, (off_t)off, NULL) : 0;
+    core_release(c, st.st_ino, fh, NULL);
+    core_forget(c, st.st_ino, 1);
+    return n < 0 ? (int)n : 0;
+}
+
+GBytes *ctu_read(Core *c, uint64_t root, const char *path, int *error)
+{
+    uint64_t ino = ctu_resolve(c, root, path);
+    if (!ino) {
+        if (error)
+            *error = -ENOENT;
+        return NULL;
+    }
+    struct stat st;
+    int r = core_getattr(c, ino, &st, NULL);
+    uint64_t fh = 0;
+    if (r == 0)
+        r = core_open(c, ino, O_RDONLY, &fh, NULL);
+    if (r < 0) {
+        if (error)
+            *error = r;
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    guint8 *buf = g_malloc(size + 1);
+    size_t at = 0;
+    while (at < size) {
+        ssize_t n = core_read(c, ino, fh, buf + at, MIN(size - at, (size_t)(1 << 20)), (off_t)at, NULL);
+        if (n <= 0) {
+            r = n < 0 ? (int)n : -EIO;
+            break;
+        }
+        at += (size_t)n;
+    }
+    core_release(c, ino, fh, NULL);
+    if (r < 0) {
+        g_free(buf);
+        if (error)
+            *error = r;
+        return NULL;
+    }
+    if (error)
+        *error = 0;
+    return g_bytes_new_take(buf, size);
+}
+
+void ctu_pattern(uint64_t seed, uint64_t off, void *buf, size_t len)
+{
+    guint8 *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t x = (off + i) / 8 * 0x9E3779B97F4A7C15ULL ^ (seed * 0xC2B2AE3D27D4EB4FULL);
+        x ^= x >> 29;
+        x *= 0xBF58476D1CE4E5B9ULL;
+        x ^= x >> 32;
+        p[i] = (guint8)(x >> (((off + i) % 8) * 8));
+    }
+}

@@ -1,0 +1,324 @@
+/* test_core_basic.c — the store and the filesystem API: mkfs/open/lock,
+ * namespace operations, file data through cache and tape, snapshots and
+ * their views, xattrs, bad input. */
+#include "core_testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+static const CoreCred cred = { 1000, 1000 };
+
+static void assert_file(Core *c, uint64_t root, const char *path, const void *want, size_t len)
+{
+    int e = 0;
+    g_autoptr(GBytes) b = ctu_read(c, root, path, &e);
+    g_assert_cmpint(e, ==, 0);
+    g_assert_nonnull(b);
+    gsize n;
+    const void *d = g_bytes_get_data(b, &n);
+    g_assert_cmpuint(n, ==, len);
+    g_assert_true(len == 0 || memcmp(d, want, len) == 0);
+}
+
+static bool collect(void *ctx, const char *name, const struct stat *st, off_t next)
+{
+    (void)st;
+    (void)next;
+    g_ptr_array_add(ctx, g_strdup(name));
+    return false;
+}
+
+static void test_store_lock_and_bad_input(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    GError *e = NULL;
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    /* A second opener is refused while the first holds the lock. */
+    Core *second = core_store_open(s->store, &o, &e);
+    g_assert_null(second);
+    g_assert_error(e, CORE_ERROR, EBUSY);
+    g_clear_error(&e);
+    /* mkfs into a non-empty directory is refused. */
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    g_assert_cmpint(core_store_create(s->store, &m, &e), ==, -EEXIST);
+    g_clear_error(&e);
+    m.block_size = 3000;
+    g_autofree char *other = g_build_filename(s->tmp, "other", NULL);
+    g_assert_cmpint(core_store_create(other, &m, &e), ==, -EINVAL);
+    g_clear_error(&e);
+    g_assert_false(g_file_test(other, G_FILE_TEST_EXISTS));
+    /* Missing store. */
+    g_autofree char *missing = g_build_filename(s->tmp, "missing", NULL);
+    g_assert_null(core_store_open(missing, &o, &e));
+    g_assert_error(e, CORE_ERROR, ENOENT);
+    g_clear_error(&e);
+    /* Bad names and inodes change nothing. */
+    struct stat st;
+    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, "a/b", 0755, &cred, &st, &e), ==, -EINVAL);
+    g_clear_error(&e);
+    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, "", 0755, &cred, &st, &e), ==, -EINVAL);
+    g_clear_error(&e);
+    g_assert_cmpint(core_getattr(s->core, 12345, &st, &e), ==, -ENOENT);
+    g_clear_error(&e);
+    g_assert_cmpint(core_unlink(s->core, CORE_ROOT_INO, "nothing", &e), ==, -ENOENT);
+    g_clear_error(&e);
+    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, CORE_SNAPDIR_NAME, 0755, &cred, &st, &e), ==, -EEXIST);
+    g_clear_error(&e);
+    g_assert_cmpint(core_read(s->core, CORE_ROOT_INO, 999, &st, 1, 0, &e), ==, -EBADF);
+    g_clear_error(&e);
+    g_assert_cmpint(core_check(s->core, false, NULL, &e), ==, 0);
+    g_assert_no_error(e);
+    ctu_close(s);
+    /* A damaged configuration is refused with a clear error. */
+    g_autofree char *cfg = g_build_filename(s->store, "config", NULL);
+    g_autofree char *text = NULL;
+    gsize len;
+    g_assert_true(g_file_get_contents(cfg, &text, &len, NULL));
+    text[20] ^= 1;
+    g_assert_true(g_file_set_contents(cfg, text, (gssize)len, NULL));
+    g_assert_null(core_store_open(s->store, &o, &e));
+    g_assert_error(e, CORE_ERROR, EINVAL);
+    g_clear_error(&e);
+    text[20] ^= 1;
+    g_assert_true(g_file_set_contents(cfg, text, (gssize)len, NULL));
+    ctu_reopen(s, &o);
+    ctu_free(s);
+}
+
+static void test_foreign_library(void)
+{
+    CtuStore *a = ctu_new(NULL, NULL);
+    CtuStore *b = ctu_new(NULL, NULL);
+    ctu_close(a);
+    ctu_close(b);
+    /* Point store a at store b's library: refused, nothing written. */
+    g_autofree char *cfg = g_build_filename(a->store, "config", NULL);
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(cfg, &text, NULL, NULL));
+    g_autofree char *blib = g_build_filename(b->store, "library", NULL);
+    g_autofree char *alib = g_build_filename(a->store, "library", NULL);
+    g_autofree char *moved = g_build_filename(a->tmp, "lib-a", NULL);
+    g_assert_cmpint(g_rename(alib, moved), ==, 0);
+    g_autofree char *cmd = g_strdup_printf("cp -a %s %s", blib, alib);
+    g_assert_cmpint(system(cmd), ==, 0);
+    GError *e = NULL;
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    g_assert_null(core_store_open(a->store, &o, &e));
+    g_assert_error(e, CORE_ERROR, EMEDIUMTYPE);
+    g_clear_error(&e);
+    ctu_rmtree(alib);
+    g_assert_cmpint(g_rename(moved, alib), ==, 0);
+    ctu_reopen(a, &o);
+    ctu_free(a);
+    ctu_free(b);
+}
+
+static void test_namespace(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    Core *c = s->core;
+    struct stat d, f, l, sl;
+    GError *e = NULL;
+    g_assert_cmpint(core_mkdir(c, CORE_ROOT_INO, "dir", 0750, &cred, &d, &e), ==, 0);
+    g_assert_true(S_ISDIR(d.st_mode));
+    g_assert_cmpuint(d.st_mode & 07777, ==, 0750);
+    g_assert_cmpuint(d.st_uid, ==, 1000);
+    g_assert_cmpint(core_mknod(c, d.st_ino, "file", S_IFREG | 0600, 0, &cred, &f, &e), ==, 0);
+    g_assert_cmpint(core_symlink(c, "file", d.st_ino, "sym", &cred, &sl, &e), ==, 0);
+    char *target = NULL;
+    g_assert_cmpint(core_readlink(c, sl.st_ino, &target, &e), ==, 0);
+    g_assert_cmpstr(target, ==, "file");
+    g_free(target);
+    g_assert_cmpint(core_link(c, f.st_ino, CORE_ROOT_INO, "hard", &l, &e), ==, 0);
+    g_assert_cmpuint(l.st_ino, ==, f.st_ino);
+    g_assert_cmpuint(l.st_nlink, ==, 2);
+    struct stat root;
+    g_assert_cmpint(core_getattr(c, CORE_ROOT_INO, &root, &e), ==, 0);
+    g_assert_cmpuint(root.st_nlink, ==, 3);
+    /* rmdir of a non-empty directory fails; rename semantics. */
+    g_assert_cmpint(core_rmdir(c, CORE_ROOT_INO, "dir", &e), ==, -ENOTEMPTY);
+    g_clear_error(&e);
+    g_assert_cmpint(core_rename(c, d.st_ino, "file", CORE_ROOT_INO, "hard", 0, &e), ==, 0);
+    g_assert_cmpint(core_rename(c, CORE_ROOT_INO, "hard", d.st_ino, "sym",
+                                CORE_RENAME_NOREPLACE, &e), ==, -EEXIST);
+    g_clear_error(&e);
+    g_assert_cmpint(core_rename(c, CORE_ROOT_INO, "hard", d.st_ino, "sym",
+                                CORE_RENAME_EXCHANGE, &e), ==, 0);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/hard"), ==, sl.st_ino);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/dir/sym"), ==, f.st_ino);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/dir/file"), ==, f.st_ino);
+    g_assert_cmpint(core_rename(c, CORE_ROOT_INO, "dir", d.st_ino, "sub", 0, &e), ==, -EINVAL);
+    g_clear_error(&e);
+    g_assert_cmpint(core_rename(c, CORE_ROOT_INO, "x", d.st_ino, "y", 4, &e), ==, -EINVAL);
+    g_clear_error(&e);
+    /* Replacing a file by rename drops one link of the replaced inode. */
+    g_assert_cmpint(core_rename(c, CORE_ROOT_INO, "hard", d.st_ino, "file", 0, &e), ==, 0);
+    g_assert_cmpint(core_getattr(c, f.st_ino, &f, &e), ==, 0);
+    g_assert_cmpuint(f.st_nlink, ==, 1);
+    /* readdir lists entries with attributes; the root hides .snapshots. */
+    uint64_t fh;
+    g_assert_cmpint(core_opendir(c, CORE_ROOT_INO, &fh, &e), ==, 0);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_assert_cmpint(core_readdir(c, CORE_ROOT_INO, fh, 0, false, collect, names, &e), ==, 0);
+    g_assert_cmpint(core_releasedir(c, CORE_ROOT_INO, fh, &e), ==, 0);
+    g_assert_cmpuint(names->len, ==, 3);
+    g_assert_cmpstr(names->pdata[2], ==, "dir");
+    struct stat snapdir;
+    g_assert_cmpint(core_lookup(c, CORE_ROOT_INO, CORE_SNAPDIR_NAME, &snapdir, &e), ==, 0);
+    g_assert_cmpuint(snapdir.st_ino, ==, CORE_SNAPDIR_INO);
+    core_forget(c, CORE_SNAPDIR_INO, 1);
+    /* xattrs */
+    g_assert_cmpint(core_setxattr(c, f.st_ino, "user.a", "xyz", 3, 0, &e), ==, 0);
+    g_assert_cmpint(core_setxattr(c, f.st_ino, "user.a", "q", 1, CORE_XATTR_CREATE, &e), ==, -EEXIST);
+    g_clear_error(&e);
+    char buf[16];
+    g_assert_cmpint(core_getxattr(c, f.st_ino, "user.a", buf, sizeof buf, &e), ==, 3);
+    g_assert_cmpmem(buf, 3, "xyz", 3);
+    g_assert_cmpint(core_getxattr(c, f.st_ino, "user.a", buf, 1, &e), ==, -ERANGE);
+    g_clear_error(&e);
+    g_assert_cmpint(core_listxattr(c, f.st_ino, NULL, 0, &e), ==, 7);
+    g_assert_cmpint(core_removexattr(c, f.st_ino, "user.a", &e), ==, 0);
+    g_assert_cmpint(core_getxattr(c, f.st_ino, "user.a", buf, sizeof buf, &e), ==, -ENODATA);
+    g_clear_error(&e);
+    /* dir/file is now the symlink, dir/sym the last link of f. */
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/dir/file"), ==, sl.st_ino);
+    g_assert_cmpint(core_unlink(c, d.st_ino, "file", &e), ==, 0);
+    g_assert_cmpint(core_unlink(c, d.st_ino, "sym", &e), ==, 0);
+    g_assert_cmpint(core_unlink(c, d.st_ino, "sym", &e), ==, -ENOENT);
+    g_clear_error(&e);
+    g_assert_cmpint(core_check(c, false, NULL, &e), ==, 0);
+    g_assert_no_error(e);
+    /* setattr */
+    struct stat in = { .st_mode = 0700, .st_uid = 7 }, out;
+    g_assert_cmpint(core_setattr(c, d.st_ino, &in, CORE_SET_MODE | CORE_SET_UID, &out, &e), ==, 0);
+    g_assert_cmpuint(out.st_mode, ==, S_IFDIR | 0700);
+    g_assert_cmpuint(out.st_uid, ==, 7);
+    ctu_free(s);
+}
+
+static void test_data_and_snapshots(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    Core *c = s->core;
+    GError *e = NULL;
+    size_t big = 3 << 20; /* spans parts (1 MiB) */
+    g_autofree guint8 *a = g_malloc(big), *b = g_malloc(big);
+    ctu_pattern(1, 0, a, big);
+    g_assert_cmpint(ctu_write(c, "/big", 0, a, big), ==, 0);
+    g_assert_cmpint(ctu_write(c, "/small", 0, "hello", 5), ==, 0);
+    g_assert_cmpint(ctu_write(c, "/sparse", 100000, "end", 3), ==, 0);
+    assert_file(c, CORE_ROOT_INO, "/big", a, big);
+    g_assert_cmpint(core_snapshot_create(c, "s1", &e), ==, 0);
+    g_assert_cmpint(core_snapshot_create(c, "s1", &e), ==, -EEXIST);
+    g_clear_error(&e);
+    /* Change the live file in the middle: the snapshot keeps the old bytes. */
+    memcpy(b, a, big);
+    ctu_pattern(2, 0, b + 1000000, 5000);
+    g_assert_cmpint(ctu_write(c, "/big", 1000000, b + 1000000, 5000), ==, 0);
+    g_assert_cmpint(ctu_write(c, "/small", 5, " world", 6), ==, 0);
+    uint64_t s1 = ctu_resolve(c, CORE_ROOT_INO, "/.snapshots/s1");
+    g_assert_cmpuint(s1 >> CORE_VIEW_SHIFT, >, 0);
+    assert_file(c, s1, "/big", a, big);
+    assert_file(c, s1, "/small", "hello", 5);
+    assert_file(c, CORE_ROOT_INO, "/big", b, big);
+    assert_file(c, CORE_ROOT_INO, "/small", "hello world", 11);
+    /* Snapshot inode numbers differ from live ones; writes are EROFS. */
+    uint64_t snapbig = ctu_resolve(c, s1, "/big");
+    g_assert_cmpuint(snapbig, !=, ctu_resolve(c, CORE_ROOT_INO, "/big"));
+    g_assert_cmpuint(snapbig & ((1ULL << CORE_VIEW_SHIFT) - 1), ==,
+                     ctu_resolve(c, CORE_ROOT_INO, "/big"));
+    uint64_t fh;
+    g_assert_cmpint(core_open(c, snapbig, O_RDWR, &fh, &e), ==, -EROFS);
+    g_clear_error(&e);
+    struct stat st;
+    g_assert_cmpint(core_mkdir(c, s1, "x", 0755, &cred, &st, &e), ==, -EROFS);
+    g_clear_error(&e);
+    g_assert_cmpint(core_unlink(c, s1, "big", &e), ==, -EROFS);
+    g_clear_error(&e);
+    g_assert_cmpint(core_setxattr(c, snapbig, "user.x", "1", 1, 0, &e), ==, -EROFS);
+    g_clear_error(&e);
+    /* Flush everything to tape, drop the cache, read back from tape. */
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_no_error(e);
+    CoreStatus cs;
+    g_assert_cmpint(core_status(c, &cs, &e), ==, 0);
+    g_assert_cmpuint(cs.dirty_bytes, ==, 0);
+    g_assert_cmpuint(cs.parts, >=, 4);
+    g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
+    assert_file(c, CORE_ROOT_INO, "/big", b, big);
+    assert_file(c, s1, "/big", a, big);
+    assert_file(c, s1, "/small", "hello", 5);
+    g_autofree guint8 *sp = g_malloc0(100003);
+    memcpy(sp + 100000, "end", 3);
+    assert_file(c, CORE_ROOT_INO, "/sparse", sp, 100003);
+    /* The changed file shares unchanged ranges with the snapshot: the
+     * second flush wrote far less than the whole file again. */
+    g_assert_cmpuint(cs.bytes_to_tape, <, big + big / 2 + (1 << 20));
+    char state[32];
+    ssize_t n = core_getxattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), "user.tapefs.state",
+                              state, sizeof state, &e);
+    g_assert_cmpint(n, ==, 7);
+    g_assert_cmpmem(state, 7, "on-tape", 7);
+    /* Truncate, reopen, read back. */
+    struct stat in = { .st_size = 10 };
+    g_assert_cmpint(core_setattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), &in, CORE_SET_SIZE,
+                                 &st, &e), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 10);
+    ctu_close(s);
+    ctu_reopen(s, NULL);
+    c = s->core;
+    assert_file(c, CORE_ROOT_INO, "/big", b, 10);
+    s1 = ctu_resolve(c, CORE_ROOT_INO, "/.snapshots/s1");
+    assert_file(c, s1, "/big", a, big);
+    /* Deleting the snapshot frees what only it saw. */
+    g_assert_cmpint(core_rmdir(c, CORE_SNAPDIR_INO, "s1", &e), ==, 0);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/.snapshots/s1"), ==, 0);
+    g_assert_cmpint(core_status(c, &cs, &e), ==, 0);
+    g_assert_cmpuint(cs.garbage_dumpfiles, >=, 1);
+    g_assert_cmpint(core_check(c, true, NULL, &e), ==, 0);
+    g_assert_no_error(e);
+    ctu_free(s);
+}
+
+static void test_mkdir_in_snapdir(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    Core *c = s->core;
+    GError *e = NULL;
+    struct stat st;
+    g_assert_cmpint(ctu_write(c, "/f", 0, "abc", 3), ==, 0);
+    g_assert_cmpint(core_mkdir(c, CORE_SNAPDIR_INO, "snap", 0755, &cred, &st, &e), ==, 0);
+    g_assert_cmpuint(st.st_ino >> CORE_VIEW_SHIFT, >, 0);
+    uint64_t fh;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_assert_cmpint(core_opendir(c, CORE_SNAPDIR_INO, &fh, &e), ==, 0);
+    g_assert_cmpint(core_readdir(c, CORE_SNAPDIR_INO, fh, 0, true, collect, names, &e), ==, 0);
+    core_releasedir(c, CORE_SNAPDIR_INO, fh, NULL);
+    g_assert_cmpuint(names->len, ==, 3);
+    g_assert_cmpstr(names->pdata[2], ==, "snap");
+    g_autoptr(GPtrArray) list = core_snapshot_list(c, &e);
+    g_assert_cmpuint(list->len, ==, 1);
+    g_assert_cmpint(core_unlink(c, CORE_ROOT_INO, "f", &e), ==, 0);
+    assert_file(c, st.st_ino, "/f", "abc", 3);
+    g_assert_cmpint(core_rmdir(c, CORE_SNAPDIR_INO, "snap", &e), ==, 0);
+    g_assert_cmpint(core_rmdir(c, CORE_SNAPDIR_INO, "snap", &e), ==, -ENOENT);
+    g_clear_error(&e);
+    g_assert_cmpint(core_check(c, false, NULL, &e), ==, 0);
+    ctu_free(s);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/core/basic/store-lock-bad-input", test_store_lock_and_bad_input);
+    g_test_add_func("/core/basic/foreign-library", test_foreign_library);
+    g_test_add_func("/core/basic/namespace", test_namespace);
+    g_test_add_func("/core/basic/data-and-snapshots", test_data_and_snapshots);
+    g_test_add_func("/core/basic/mkdir-in-snapdir", test_mkdir_in_snapdir);
+    return g_test_run();
+}
