@@ -177,6 +177,11 @@ int recall_read(Recall *rc, uint64_t df, uint64_t off, void *buf, size_t len, GE
                 rc->ra_off = at;
                 rc->ra_len = want;
                 memcpy(dst, rc->ra_buf, n);
+            } else {
+                /* The read-ahead failed: what was asked may still be fine. */
+                g_clear_error(&e);
+                rc->ra_window = RECALL_RA_MIN;
+                r = tape_part_read(tp, at - p->off, dst, n, &e);
             }
         } else {
             r = tape_part_read(tp, at - p->off, dst, n, &e);
