@@ -505,8 +505,18 @@ static void run_request(Flusher *fl, FlushReq *req)
 {
     GError *e = NULL;
     int r = flush_dirty(fl, true, req->objs, &e);
-    if (r == 0 && req->index)
-        r = write_index(fl, &e);
+    if (req->index) {
+        /* The index is written even when some data could not be: it then
+         * records what is on tape and names what is only in the cache. */
+        GError *ie = NULL;
+        int ri = write_index(fl, &ie);
+        if (r == 0) {
+            r = ri;
+            e = ie;
+        } else {
+            g_clear_error(&ie);
+        }
+    }
     req->result = r;
     req->err = e;
 }
