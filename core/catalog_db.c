@@ -214,6 +214,77 @@ void db_note_object(Core *c, uint64_t obj)
     g_hash_table_add(c->commit_objs, g_memdup2(&obj, sizeof obj));
 }
 
+/* Parallel cache fsyncs: many small objects cost one journal flush of
+ * the cache's filesystem instead of one each. The workers take no core
+ * lock; db_commit waits for them with Core.lock held. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    guint pending;
+    int error;
+    char msg[200];
+} FsyncBatch;
+
+typedef struct {
+    Cache *cache;
+    uint64_t obj;
+    FsyncBatch *batch;
+} FsyncJob;
+
+static void fsync_worker(gpointer data, gpointer user)
+{
+    (void)user;
+    FsyncJob *j = data;
+    GError *e = NULL;
+    int r = cache_fsync(j->cache, j->obj, &e);
+    FsyncBatch *b = j->batch;
+    g_mutex_lock(&b->lock);
+    if (r < 0 && r != -ENOENT && !b->error) {
+        b->error = r;
+        g_strlcpy(b->msg, e ? e->message : g_strerror(-r), sizeof b->msg);
+    }
+    if (--b->pending == 0)
+        g_cond_signal(&b->cond);
+    g_mutex_unlock(&b->lock);
+    g_clear_error(&e);
+    g_free(j);
+}
+
+static int fsync_objects(Core *c, GError **err)
+{
+    guint n = g_hash_table_size(c->commit_objs);
+    if (n == 0)
+        return 0;
+    if (!c->fsync_pool)
+        c->fsync_pool = g_thread_pool_new(fsync_worker, NULL, 16, FALSE, NULL);
+    FsyncBatch b = { .pending = 1 };
+    g_mutex_init(&b.lock);
+    g_cond_init(&b.cond);
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, c->commit_objs);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        FsyncJob *j = g_new0(FsyncJob, 1);
+        j->cache = c->cache;
+        j->obj = *(uint64_t *)k;
+        j->batch = &b;
+        g_mutex_lock(&b.lock);
+        b.pending++;
+        g_mutex_unlock(&b.lock);
+        g_thread_pool_push(c->fsync_pool, j, NULL);
+    }
+    g_mutex_lock(&b.lock);
+    b.pending--;
+    while (b.pending)
+        g_cond_wait(&b.cond, &b.lock);
+    g_mutex_unlock(&b.lock);
+    g_mutex_clear(&b.lock);
+    g_cond_clear(&b.cond);
+    if (b.error)
+        return core_fail(err, -b.error, "cache fsync before commit: %s", b.msg);
+    return 0;
+}
+
 int db_commit(Core *c, GError **err)
 {
     if (!c->txn_dirty) {
@@ -223,20 +294,9 @@ int db_commit(Core *c, GError **err)
     /* Data first: every cache object a row may point at is made durable
      * before the rows commit. */
     if (c->opt.cache_mode != CORE_CACHE_UNSAFE && c->cache) {
-        GHashTableIter it;
-        gpointer k;
-        g_hash_table_iter_init(&it, c->commit_objs);
-        while (g_hash_table_iter_next(&it, &k, NULL)) {
-            uint64_t obj = *(uint64_t *)k;
-            if (!cache_object_exists(c->cache, obj))
-                continue;
-            GError *e = NULL;
-            if (cache_fsync(c->cache, obj, &e) < 0) {
-                int r = core_fail_from(err, e, EIO, "cache fsync before commit");
-                g_error_free(e);
-                return r;
-            }
-        }
+        int r = fsync_objects(c, err);
+        if (r < 0)
+            return r;
     }
     g_hash_table_remove_all(c->commit_objs);
     if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

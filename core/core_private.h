@@ -92,6 +92,7 @@ struct Core {
     bool txn_dirty;             /* [lock] changes since the last commit */
     gint64 last_commit;         /* [lock] */
     GHashTable *commit_objs;    /* [lock] objects written since commit */
+    GThreadPool *fsync_pool;    /* cache fsyncs of a group commit */
     int64_t gen;                /* [lock] current generation G */
     int64_t max_snap;           /* [lock] newest snapshot generation or 0 */
     uint64_t next_id;           /* [lock] next inode id */

@@ -61,6 +61,8 @@ typedef struct {
     uint64_t obj;     /* 0 = plain file `path` */
     char *path;
     uint64_t off, len;
+    uint64_t full;    /* the whole dirty slice (len is clipped to the data
+                         extents still reference; the rest is marked clean) */
     uint64_t df_off;  /* where it lands in the dumpfile */
 } Source;
 
@@ -97,6 +99,8 @@ static int write_dumpfile(Flusher *fl, uint64_t id, uint32_t kind, uint64_t gen,
     }
     for (guint i = 0; i < srcs->len && r == 0; i++) {
         Source *s = &g_array_index(srcs, Source, i);
+        if (s->len == 0)
+            continue;
         tape_taper_add_slice(fl->taper, s->path, s->off, s->len);
         int fd = -1;
         if (!s->obj && (fd = open(s->path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -173,6 +177,7 @@ static int record_dumpfile_locked(Flusher *fl, uint64_t id, uint32_t kind, uint6
 typedef struct {
     uint64_t obj;
     uint64_t seq;
+    uint64_t end;    /* end of the object's bytes any extent references */
     GArray *slices;  /* CacheSlice */
 } Member;
 
@@ -229,6 +234,12 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
         if (d->rewritten)
             g_array_set_size(d->rewritten, 0);
         Member m = { .obj = obj };
+        sqlite3_stmt *st = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents "
+                                "WHERE kind=1 AND ref=?", "u", obj);
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+            m.end = (uint64_t)sqlite3_column_int64(st, 0);
+        if (st)
+            sqlite3_reset(st);
         g_array_append_val(members, m);
     }
     uint64_t gen = (uint64_t)c->gen;
@@ -254,10 +265,13 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
             nfiles++;
         for (guint j = 0; j < m->slices->len; j++) {
             CacheSlice *cs = &g_array_index(m->slices, CacheSlice, j);
+            /* Only bytes some extent references go to tape: a small file
+             * in a bundle takes its length, not a whole cache block. */
+            uint64_t len = cs->offset >= m->end ? 0 : MIN(cs->length, m->end - cs->offset);
             Source s = { .obj = m->obj, .path = g_strdup(cs->path), .off = cs->offset,
-                         .len = cs->length, .df_off = total };
+                         .len = len, .full = cs->length, .df_off = total };
             g_array_append_val(srcs, s);
-            total += cs->length;
+            total += len;
         }
     }
     uint64_t id = 0;
@@ -284,11 +298,14 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
             DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
             for (guint j = 0; j < m->slices->len && r == 0; j++, si++) {
                 Source *s = &g_array_index(srcs, Source, si);
-                subtract(s->off, s->off + s->len, d ? d->rewritten : NULL, pieces);
+                subtract(s->off, s->off + s->full, d ? d->rewritten : NULL, pieces);
                 for (guint k = 0; k + 1 < pieces->len && r == 0; k += 2) {
                     uint64_t a = g_array_index(pieces, uint64_t, k);
                     uint64_t b = g_array_index(pieces, uint64_t, k + 1);
-                    r = extent_rewrite_object(c, m->obj, a, b - a, id, s->df_off + (a - s->off), err);
+                    uint64_t wb = MIN(b, s->off + s->len);
+                    if (a < wb)
+                        r = extent_rewrite_object(c, m->obj, a, wb - a, id,
+                                                  s->df_off + (a - s->off), err);
                     uint64_t t[3] = { i, a, b };
                     g_array_append_vals(clean, t, 3);
                 }
@@ -297,20 +314,31 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
         if (r == 0) {
             c->bytes_to_tape += total;
             c->taper_seconds += secs;
-            r = db_commit(c, err);
         }
     }
-    /* Settle the dirty entries. */
+    /* Settle the dirty entries (before the commit, so that it does not
+     * make cache objects durable that no row points at any more). */
+    g_autoptr(GArray) settled = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (guint i = 0; i < members->len; i++) {
         Member *m = &g_array_index(members, Member, i);
         DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
         if (!d)
             continue;
         d->flushing = false;
-        if (r == 0 && (!d->rewritten || d->rewritten->len == 0))
+        if (r == 0 && (!d->rewritten || d->rewritten->len == 0)) {
+            g_array_append_val(settled, m->obj);
             g_hash_table_remove(c->dirty, &m->obj);
-        else if (r == 0)
+            g_hash_table_remove(c->commit_objs, &m->obj);
+        } else if (r == 0) {
             d->since = g_get_monotonic_time();
+        }
+    }
+    if (r == 0) {
+        r = db_commit(c, err);
+        for (guint i = 0; r < 0 && i < settled->len; i++) {
+            dirty_mark_locked(c, g_array_index(settled, uint64_t, i));
+            db_note_object(c, g_array_index(settled, uint64_t, i));
+        }
     }
     if (r < 0) {
         core_set_error(c, r, err && *err ? (*err)->message : "flush failed");

@@ -163,6 +163,8 @@ static void handle_free(gpointer p)
 
 static void core_free(Core *c)
 {
+    if (c->fsync_pool)
+        g_thread_pool_free(c->fsync_pool, FALSE, TRUE);
     if (c->cache)
         cache_close(c->cache);
     if (c->lib)
