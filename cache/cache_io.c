@@ -146,6 +146,7 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
     uint64_t pos = offset, end = offset + len;
     uint64_t last_idx = len ? (end - 1) >> shift : 0;
     char *out = buf;
+    uint64_t miss_bytes = 0;
     g_autofree char *fillbuf = NULL;
     while (r == 0 && pos < end) {
         uint64_t idx = pos >> shift;
@@ -158,6 +159,7 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
             uint64_t stop = MIN(end, (idx + 1) << shift);
             r = read_miss(c, o, idx, fillbuf, out + (pos - offset), pos,
                           stop, err);
+            miss_bytes += stop - pos;
             pos = stop;
             continue;
         }
@@ -199,6 +201,8 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
                 lru_touch_locked(c, hb);
         }
         c->st.hits += n;
+        if (r == 0)
+            c->st.bytes_read += stop - pos;
         g_mutex_unlock(&c->lock);
         for (uint64_t i = 0; i < n; i++)
             obj_release(o, obj_block(o, idx + i, false));
@@ -206,9 +210,9 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
         g_mutex_unlock(&o->lock);
         pos = stop;
     }
-    if (r == 0) {
+    if (r == 0 && miss_bytes) {
         g_mutex_lock(&c->lock);
-        c->st.bytes_read += len;
+        c->st.bytes_read += miss_bytes;
         g_mutex_unlock(&c->lock);
     }
     cache_object_unref(o);
