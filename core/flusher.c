@@ -391,7 +391,7 @@ static gint cand_cmp(gconstpointer a, gconstpointer b)
 /* Flush dirty objects: with `all`, every one (open or not, bundling the
  * small ones now); otherwise closed large files, and small closed files
  * once a bundle is due. `only` limits it to those objects. */
-static int flush_dirty(Flusher *fl, bool all, GArray *only, GError **err)
+static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GError **err)
 {
     Core *c = fl->c;
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(Cand));
@@ -457,7 +457,7 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, GError **err)
             oldest = MIN(oldest, cd->since);
         }
     }
-    bool due = all || only || small_bytes >= bsize ||
+    bool due = all || only || bundle_now || small_bytes >= bsize ||
                (small->len && g_get_monotonic_time() - oldest >= delay);
     if (!due || !small->len)
         return first;
@@ -532,7 +532,7 @@ static int write_index(Flusher *fl, GError **err)
 static void run_request(Flusher *fl, FlushReq *req)
 {
     GError *e = NULL;
-    int r = flush_dirty(fl, true, req->objs, &e);
+    int r = flush_dirty(fl, true, req->objs, false, &e);
     if (req->index) {
         /* The index is written even when some data could not be: it then
          * records what is on tape and names what is only in the cache. */
@@ -549,11 +549,44 @@ static void run_request(Flusher *fl, FlushReq *req)
     req->err = e;
 }
 
+/* Closed small files waiting for a bundle that the next group commit
+ * would have to make durable in the cache one by one (several fsyncs
+ * each); Core.lock held. */
+static guint commit_pending_small(Core *c)
+{
+    guint n = 0;
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, c->commit_objs);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        DirtyObj *d = g_hash_table_lookup(c->dirty, k);
+        n += d && !d->flushing;
+    }
+    return n;
+}
+
+#define COMMIT_BUNDLE_MIN 32
+
 static void periodic(Flusher *fl)
 {
     Core *c = fl->c;
     g_mutex_lock(&c->lock);
     bool need_commit = c->txn_dirty &&
+        g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
+    bool bundle_first = need_commit && !c->opt.no_flusher_triggers &&
+                        g_get_monotonic_time() >= fl->retry_after &&
+                        commit_pending_small(c) >= COMMIT_BUNDLE_MIN;
+    g_mutex_unlock(&c->lock);
+    if (bundle_first) {
+        /* Putting them on tape as one bundle is cheaper than making each
+         * durable in the cache, and the flush commits too. */
+        GError *e = NULL;
+        if (flush_dirty(fl, false, NULL, true, &e) < 0)
+            g_warning("bundling before a commit: %s", e ? e->message : "failed");
+        g_clear_error(&e);
+    }
+    g_mutex_lock(&c->lock);
+    need_commit = c->txn_dirty &&
         g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
     if (need_commit) {
         GError *e = NULL;
@@ -566,7 +599,7 @@ static void periodic(Flusher *fl)
     if (c->opt.sync_interval && !c->opt.no_flusher_triggers &&
         g_get_monotonic_time() - fl->last_index >= (gint64)c->opt.sync_interval * G_USEC_PER_SEC) {
         GError *e = NULL;
-        if (flush_dirty(fl, true, NULL, &e) == 0 && write_index(fl, &e) == 0)
+        if (flush_dirty(fl, true, NULL, false, &e) == 0 && write_index(fl, &e) == 0)
             return;
         if (e) {
             g_warning("periodic sync: %s", e->message);
@@ -599,7 +632,7 @@ static gpointer flusher_main(gpointer data)
         g_mutex_unlock(&fl->lock);
         if (!backoff && (urgent || !c->opt.no_flusher_triggers)) {
             GError *e = NULL;
-            if (flush_dirty(fl, urgent, NULL, &e) < 0) {
+            if (flush_dirty(fl, urgent, NULL, false, &e) < 0) {
                 g_warning("flush: %s", e ? e->message : "failed");
             }
             g_clear_error(&e);
