@@ -272,7 +272,7 @@ int main(void)
         mo.volumes = 2;
         mo.volume_size = w.total + 512 * MiB;
         mo.part_size = 256 * MiB;
-        mo.block_size = 256 * 1024;
+        mo.block_size = 64 * 1024;
         GError *e = NULL;
         if (core_store_create(store, &mo, &e) < 0)
             die("mkfs", e);
