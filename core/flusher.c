@@ -1,7 +1,8 @@
 /* flusher.c — the flusher thread: turns dirty file versions into
  * dumpfiles on tape through one taper, one dumpfile at a time. Files at or
  * above bundle_threshold get a dumpfile each as soon as their last writer
- * closes them; smaller closed files are packed into bundles once enough
+ * closes them (and while still being written, a piece whenever
+ * stream_chunk bytes of one are dirty); smaller closed files are packed into bundles once enough
  * bytes are pending or the oldest waited bundle_delay seconds. sync,
  * close of the store, the cache's need_space and fsync in writethrough
  * mode ask for flushes explicitly (flusher_run). It also does the group
@@ -395,6 +396,7 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
 {
     Core *c = fl->c;
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(Cand));
+    g_autoptr(GArray) streams = g_array_new(FALSE, FALSE, sizeof(Cand));
     g_mutex_lock(&c->lock);
     GHashTableIter it;
     gpointer v;
@@ -416,7 +418,8 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             ino = sqlite3_column_int64(s, 0);
         if (s)
             sqlite3_reset(s);
-        if (!all && !only && ino >= 0 && core_has_writers_locked(c, (uint64_t)ino))
+        bool open = !all && !only && ino >= 0 && core_has_writers_locked(c, (uint64_t)ino);
+        if (open && !c->opt.stream_chunk)
             continue;
         s = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents WHERE kind=1 AND ref=?",
                  "u", d->obj);
@@ -426,6 +429,11 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
         if (s)
             sqlite3_reset(s);
         Cand cd = { .obj = d->obj, .size = size, .since = d->since };
+        if (open) {
+            if (size >= c->opt.stream_chunk)
+                g_array_append_val(streams, cd);
+            continue;
+        }
         g_array_append_val(cands, cd);
     }
     uint64_t thr = c->opt.bundle_threshold, bsize = c->opt.bundle_size ? c->opt.bundle_size : (64 << 20);
@@ -435,6 +443,30 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
 
     int first = 0;
     g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    /* Large files still being written stream to tape in pieces: whenever
+     * stream_chunk bytes of one are dirty, they become a dumpfile while
+     * the writer goes on (what it writes meanwhile stays dirty). */
+    for (guint i = 0; i < streams->len; i++) {
+        Cand *cd = &g_array_index(streams, Cand, i);
+        uint64_t seq = 0, dirty = 0;
+        GArray *sl = cache_dirty_slices(c->cache, cd->obj, 0, 0, &seq, NULL);
+        for (guint j = 0; sl && j < sl->len; j++)
+            dirty += g_array_index(sl, CacheSlice, j).length;
+        if (sl)
+            g_array_unref(sl);
+        if (dirty < c->opt.stream_chunk)
+            continue;
+        g_array_set_size(one, 0);
+        g_array_append_val(one, cd->obj);
+        GError *e = NULL;
+        int r = flush_group(fl, one, CORE_DUMP_FILE, &e);
+        if (r < 0 && !first) {
+            first = r;
+            g_propagate_error(err, e);
+        } else if (e) {
+            g_error_free(e);
+        }
+    }
     g_autoptr(GArray) small = g_array_new(FALSE, FALSE, sizeof(Cand));
     uint64_t small_bytes = 0;
     gint64 oldest = G_MAXINT64;

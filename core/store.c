@@ -32,6 +32,7 @@ void core_open_options_init(CoreOpenOptions *o)
     o->bundle_threshold = 1 << 20;
     o->bundle_size = 64 << 20;
     o->bundle_delay = 5;
+    o->stream_chunk = 64 << 20;
     o->commit_interval_ms = 1000;
     o->dirty_wait_ms = 30000;
 }
