@@ -269,5 +269,11 @@ void flusher_urgent(Flusher *fl);
  * also write an index. Blocks until done. */
 int flusher_run(Flusher *fl, GArray *objs, bool index, GError **err);
 
+/* ---- index (index.c) -------------------------------------------------- */
+/* Start an index: next index sequence, a dumpfile id, and a consistent
+ * copy of the catalog in STORE/tmp (*path, g_free; the caller writes it
+ * to tape and unlinks it). Core.lock held. */
+int index_prepare_locked(Core *c, uint64_t *seq, uint64_t *id, char **path, GError **err);
+
 /* ---- misc ------------------------------------------------------------- */
 void core_set_error(Core *c, int e, const char *msg);

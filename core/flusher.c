@@ -518,21 +518,13 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
 static int write_index(Flusher *fl, GError **err)
 {
     Core *c = fl->c;
+    uint64_t seq = 0, id = 0;
+    g_autofree char *path = NULL;
     g_mutex_lock(&c->lock);
-    uint64_t seq = ++c->index_seq;
-    uint64_t id = c->next_dumpfile++;
-    int r = db_meta_set(c, "index_seq", (int64_t)seq, err);
-    if (r == 0)
-        r = db_meta_set(c, "next_dumpfile", (int64_t)c->next_dumpfile, err);
-    g_autofree char *path = g_strdup_printf("%s/tmp/index-%" G_GUINT64_FORMAT ".db", c->dir, seq);
-    g_unlink(path);
-    if (r == 0)
-        r = db_backup_to(c, path, err);
+    int r = index_prepare_locked(c, &seq, &id, &path, err);
     g_mutex_unlock(&c->lock);
-    if (r < 0) {
-        g_unlink(path);
+    if (r < 0)
         return r;
-    }
     GStatBuf sb;
     if (g_stat(path, &sb) != 0) {
         r = core_fail(err, errno, "%s: %s", path, g_strerror(errno));
