@@ -62,6 +62,9 @@ typedef struct {
     uint64_t obj;
     gint64 since;         /* monotonic us when it became dirty */
     bool flushing;        /* a flush of it is running */
+    int64_t ino;          /* owning inode id, -1 = not known yet */
+    uint64_t end;         /* end of its written bytes, 0 = not known yet
+                             (an upper bound: truncation does not lower it) */
     GArray *rewritten;    /* (uint64 off, uint64 end) pairs written while
                              flushing: their extents stay on the object */
 } DirtyObj;

@@ -33,6 +33,7 @@
 
 #define PUSH_CHUNK (1u << 20)
 #define RETRY_BACKOFF_US (2 * G_USEC_PER_SEC)
+#define SCAN_INTERVAL_US (200 * 1000)
 
 typedef struct {
     GArray *objs;   /* NULL = everything */
@@ -50,6 +51,7 @@ struct Flusher {
     bool stop, kick, urgent;
     GQueue reqs;
     gint64 retry_after;
+    gint64 last_scan;
     gint64 last_index;
     TapeTaper *taper;
     GMutex plock;
@@ -412,22 +414,27 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             if (!want)
                 continue;
         }
-        sqlite3_stmt *s = db_q(c, "SELECT ino FROM versions WHERE id=?", "u", d->obj);
-        int64_t ino = -1;
-        if (s && sqlite3_step(s) == SQLITE_ROW)
-            ino = sqlite3_column_int64(s, 0);
-        if (s)
-            sqlite3_reset(s);
-        bool open = !all && !only && ino >= 0 && core_has_writers_locked(c, (uint64_t)ino);
+        sqlite3_stmt *s;
+        if (d->ino < 0) {
+            s = db_q(c, "SELECT ino FROM versions WHERE id=?", "u", d->obj);
+            d->ino = 0; /* an object of a released version: no owner */
+            if (s && sqlite3_step(s) == SQLITE_ROW)
+                d->ino = sqlite3_column_int64(s, 0);
+            if (s)
+                sqlite3_reset(s);
+        }
+        bool open = !all && !only && d->ino > 0 && core_has_writers_locked(c, (uint64_t)d->ino);
         if (open && !c->opt.stream_chunk)
             continue;
-        s = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents WHERE kind=1 AND ref=?",
-                 "u", d->obj);
-        uint64_t size = 0;
-        if (s && sqlite3_step(s) == SQLITE_ROW)
-            size = (uint64_t)sqlite3_column_int64(s, 0);
-        if (s)
-            sqlite3_reset(s);
+        if (d->end == 0) {
+            s = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents WHERE kind=1 AND ref=?",
+                     "u", d->obj);
+            if (s && sqlite3_step(s) == SQLITE_ROW)
+                d->end = (uint64_t)sqlite3_column_int64(s, 0);
+            if (s)
+                sqlite3_reset(s);
+        }
+        uint64_t size = d->end;
         Cand cd = { .obj = d->obj, .size = size, .since = d->since };
         if (open) {
             if (size >= c->opt.stream_chunk)
@@ -650,26 +657,36 @@ static gpointer flusher_main(gpointer data)
         }
         if (fl->stop)
             break;
-        bool urgent = fl->urgent, kick = fl->kick;
-        bool backoff = g_get_monotonic_time() < fl->retry_after;
-        fl->urgent = fl->kick = false;
+        /* Scans of the dirty objects are rate-limited: closing many
+         * small files must not scan all of them each time. */
+        gint64 now = g_get_monotonic_time();
+        bool backoff = now < fl->retry_after;
+        if (c->opt.no_flusher_triggers)
+            fl->kick = false;
+        bool urgent = fl->urgent;
+        bool scan = !backoff && (urgent || (!c->opt.no_flusher_triggers &&
+                                            now - fl->last_scan >= SCAN_INTERVAL_US));
+        if (scan)
+            fl->urgent = fl->kick = false;
         g_mutex_unlock(&fl->lock);
-        if (!backoff && (urgent || !c->opt.no_flusher_triggers)) {
+        if (scan) {
+            fl->last_scan = now;
             GError *e = NULL;
-            if (flush_dirty(fl, urgent, NULL, false, &e) < 0) {
+            if (flush_dirty(fl, urgent, NULL, false, &e) < 0)
                 g_warning("flush: %s", e ? e->message : "failed");
-            }
             g_clear_error(&e);
         }
-        (void)kick;
         periodic(fl);
         g_mutex_lock(&fl->lock);
-        if (fl->stop || fl->kick || fl->urgent || fl->reqs.length)
+        if (fl->stop || fl->reqs.length)
             continue;
-        gint64 wait = (gint64)c->opt.commit_interval_ms * 1000;
-        if (backoff && (urgent || kick))
-            fl->kick = true; /* try again after the back-off */
-        g_cond_wait_until(&fl->cond, &fl->lock, g_get_monotonic_time() + wait);
+        now = g_get_monotonic_time();
+        gint64 until = now + (gint64)c->opt.commit_interval_ms * 1000;
+        if (fl->kick || fl->urgent)
+            until = MIN(until, MAX(fl->last_scan + SCAN_INTERVAL_US, fl->retry_after));
+        if (until <= now)
+            continue;
+        g_cond_wait_until(&fl->cond, &fl->lock, until);
     }
     g_mutex_unlock(&fl->lock);
     return NULL;
@@ -715,8 +732,10 @@ void flusher_kick(Flusher *fl)
     if (!fl)
         return;
     g_mutex_lock(&fl->lock);
-    fl->kick = true;
-    g_cond_broadcast(&fl->cond);
+    if (!fl->kick) {
+        fl->kick = true;
+        g_cond_broadcast(&fl->cond);
+    }
     g_mutex_unlock(&fl->lock);
 }
 

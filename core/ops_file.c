@@ -246,6 +246,10 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
             dirty_mark_locked(c, obj);
             db_note_object(c, obj);
             DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+            if (d) {
+                d->ino = (int64_t)ino_id(ino);
+                d->end = MAX(d->end, b);
+            }
             if (d && d->flushing) {
                 uint64_t pair[2] = { a, (end + bs - 1) / bs * bs };
                 if (!d->rewritten)

@@ -192,6 +192,7 @@ void dirty_mark_locked(Core *c, uint64_t obj)
     if (!d) {
         d = g_new0(DirtyObj, 1);
         d->obj = obj;
+        d->ino = -1;
         d->since = g_get_monotonic_time();
         g_hash_table_insert(c->dirty, &d->obj, d);
     }
