@@ -428,7 +428,8 @@ void cache_objects_close(Cache *c)
     for (GList *l = objs; l; l = l->next) {
         CacheObject *o = l->data;
         g_autoptr(GError) e = NULL;
-        if (o->state_stale && obj_save_state(o, &e) < 0)
+        /* A clean close leaves every dirty byte and state durable. */
+        if ((o->state_stale || o->ndirty) && obj_save_state(o, &e) < 0)
             g_warning("%s", e->message);
     }
     g_list_free(objs);
