@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const CoreCred cred = { 1000, 1000 };
@@ -264,6 +266,12 @@ static void test_data_and_snapshots(void)
                               state, sizeof state, &e);
     g_assert_cmpint(n, ==, 7);
     g_assert_cmpmem(state, 7, "on-tape", 7);
+    char parts[512];
+    n = core_getxattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), "user.tapefs.parts", parts,
+                      sizeof parts - 1, &e);
+    g_assert_cmpint(n, >, 0);
+    parts[n] = 0;
+    g_assert_nonnull(strstr(parts, "vol001"));
     /* Truncate, reopen, read back. */
     struct stat in = { .st_size = 10 };
     g_assert_cmpint(core_setattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), &in, CORE_SET_SIZE,
@@ -312,6 +320,98 @@ static void test_mkdir_in_snapdir(void)
     ctu_free(s);
 }
 
+static void test_open_unlinked_and_forget(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    Core *c = s->core;
+    GError *e = NULL;
+    struct stat st;
+    uint64_t fh;
+    g_assert_cmpint(core_create(c, CORE_ROOT_INO, "tmp", 0600, O_RDWR | O_CREAT, &cred, &st, &fh, &e), ==, 0);
+    g_assert_cmpint(core_write(c, st.st_ino, fh, "still here", 10, 0, &e), ==, 10);
+    g_assert_cmpint(core_unlink(c, CORE_ROOT_INO, "tmp", &e), ==, 0);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/tmp"), ==, 0);
+    /* Open and looked up: the inode lives on. */
+    char buf[16];
+    g_assert_cmpint(core_read(c, st.st_ino, fh, buf, sizeof buf, 0, &e), ==, 10);
+    g_assert_cmpmem(buf, 10, "still here", 10);
+    struct stat now;
+    g_assert_cmpint(core_getattr(c, st.st_ino, &now, &e), ==, 0);
+    g_assert_cmpuint(now.st_nlink, ==, 0);
+    g_assert_cmpint(core_release(c, st.st_ino, fh, &e), ==, 0);
+    g_assert_cmpint(core_getattr(c, st.st_ino, &now, &e), ==, 0);
+    /* The last forget ends it. */
+    core_forget(c, st.st_ino, 1);
+    g_assert_cmpint(core_getattr(c, st.st_ino, &now, &e), ==, -ENOENT);
+    g_clear_error(&e);
+    struct statvfs sv;
+    g_assert_cmpint(core_statfs(c, &sv, &e), ==, 0);
+    g_assert_cmpuint(sv.f_blocks * sv.f_frsize, ==, 4ULL * (8 << 20));
+    g_assert_cmpuint(sv.f_namemax, ==, 255);
+    g_assert_cmpint(core_check(c, false, NULL, &e), ==, 0);
+    ctu_free(s);
+}
+
+static void test_check_finds_damage(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    g_assert_cmpint(ctu_write(s->core, "/victim", 0, "abc", 3), ==, 0);
+    g_assert_cmpint(ctu_write(s->core, "/other", 0, "def", 3), ==, 0);
+    uint64_t id = ctu_resolve(s->core, CORE_ROOT_INO, "/victim");
+    ctu_close(s);
+    /* Remove the inode behind an entry and break a link count. */
+    g_autofree char *cat = g_build_filename(s->store, "catalog.db", NULL);
+    sqlite3 *db = NULL;
+    g_assert_cmpint(sqlite3_open(cat, &db), ==, SQLITE_OK);
+    g_autofree char *sql = g_strdup_printf("DELETE FROM inodes WHERE id=%llu;"
+                                           "UPDATE inodes SET nlink=5 WHERE id=%llu;",
+                                           (unsigned long long)id, (unsigned long long)id + 1);
+    g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+    sqlite3_close(db);
+    ctu_reopen(s, NULL);
+    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    GError *e = NULL;
+    g_assert_cmpint(core_check(s->core, false, problems, &e), ==, -EUCLEAN);
+    g_assert_error(e, CORE_ERROR, EUCLEAN);
+    g_clear_error(&e);
+    g_assert_cmpuint(problems->len, >=, 2);
+    bool missing = false, nlink = false;
+    for (guint i = 0; i < problems->len; i++) {
+        missing |= strstr(problems->pdata[i], "missing inode") != NULL;
+        nlink |= strstr(problems->pdata[i], "nlink 5") != NULL;
+    }
+    g_assert_true(missing);
+    g_assert_true(nlink);
+    ctu_free(s);
+}
+
+static void test_foreign_cache(void)
+{
+    CtuStore *a = ctu_new(NULL, NULL);
+    CtuStore *b = ctu_new(NULL, NULL);
+    g_assert_cmpint(ctu_write(b->core, "/x", 0, "b", 1), ==, 0);
+    ctu_close(a);
+    ctu_close(b);
+    g_autofree char *acache = g_build_filename(a->store, "cache", NULL);
+    g_autofree char *bcache = g_build_filename(b->store, "cache", NULL);
+    ctu_rmtree(acache);
+    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", bcache, acache);
+    g_assert_cmpint(system(cmd), ==, 0);
+    GError *e = NULL;
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    g_assert_null(core_store_open(a->store, &o, &e));
+    g_assert_nonnull(e);
+    g_assert_cmpint(e->code, ==, EMEDIUMTYPE);
+    g_clear_error(&e);
+    ctu_rmtree(acache);
+    ctu_reopen(a, &o);
+    ctu_free(a);
+    ctu_free(b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -320,5 +420,8 @@ int main(int argc, char **argv)
     g_test_add_func("/core/basic/namespace", test_namespace);
     g_test_add_func("/core/basic/data-and-snapshots", test_data_and_snapshots);
     g_test_add_func("/core/basic/mkdir-in-snapdir", test_mkdir_in_snapdir);
+    g_test_add_func("/core/basic/open-unlinked-and-forget", test_open_unlinked_and_forget);
+    g_test_add_func("/core/basic/foreign-cache", test_foreign_cache);
+    g_test_add_func("/core/basic/check-finds-damage", test_check_finds_damage);
     return g_test_run();
 }

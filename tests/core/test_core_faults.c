@@ -193,6 +193,50 @@ static void test_damaged_block(void)
     ctu_free(s);
 }
 
+static void test_writethrough_fsync(void)
+{
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    m.volumes = 1;
+    m.volume_size = 2 << 20;
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    o.cache_mode = CORE_CACHE_WRITETHROUGH;
+    CtuStore *s = ctu_new(&m, &o);
+    Core *c = s->core;
+    GError *e = NULL;
+    const CoreCred cred = { 0, 0 };
+    g_autofree guint8 *a = g_malloc(1 << 20);
+    ctu_pattern(15, 0, a, 1 << 20);
+    struct stat st;
+    uint64_t fh;
+    /* Fits: fsync puts it on tape before returning. */
+    g_assert_cmpint(core_create(c, CORE_ROOT_INO, "fits", 0644, O_RDWR | O_CREAT, &cred, &st, &fh, &e), ==, 0);
+    g_assert_cmpint(core_write(c, st.st_ino, fh, a, 300000, 0, &e), ==, 300000);
+    g_assert_cmpint(core_fsync(c, st.st_ino, fh, false, &e), ==, 0);
+    char state[16];
+    g_assert_cmpint(core_getxattr(c, st.st_ino, "user.tapefs.state", state, sizeof state, &e), ==, 7);
+    g_assert_cmpmem(state, 7, "on-tape", 7);
+    core_release(c, st.st_ino, fh, NULL);
+    /* Does not fit: fsync reports EIO, the bytes stay readable. */
+    uint64_t fh2;
+    struct stat st2;
+    g_assert_cmpint(core_create(c, CORE_ROOT_INO, "big", 0644, O_RDWR | O_CREAT, &cred, &st2, &fh2, &e), ==, 0);
+    for (int i = 0; i < 4; i++)
+        g_assert_cmpint(core_write(c, st2.st_ino, fh2, a, 1 << 20, (off_t)i << 20, &e), ==, 1 << 20);
+    g_assert_cmpint(core_fsync(c, st2.st_ino, fh2, false, &e), ==, -EIO);
+    g_assert_error(e, CORE_ERROR, EIO);
+    g_clear_error(&e);
+    g_autofree guint8 *back = g_malloc(1 << 20);
+    g_assert_cmpint(core_read(c, st2.st_ino, fh2, back, 1 << 20, 3 << 20, &e), ==, 1 << 20);
+    g_assert_cmpmem(back, 1 << 20, a, 1 << 20);
+    core_release(c, st2.st_ino, fh2, NULL);
+    g_assert_cmpint(core_store_close(c, &e), <, 0);
+    g_clear_error(&e);
+    s->core = NULL;
+    ctu_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -204,5 +248,6 @@ int main(int argc, char **argv)
     g_test_add_func("/core/faults/write-error", test_write_error);
     g_test_add_func("/core/faults/library-full", test_library_full);
     g_test_add_func("/core/faults/damaged-block", test_damaged_block);
+    g_test_add_func("/core/faults/writethrough-fsync", test_writethrough_fsync);
     return g_test_run();
 }
