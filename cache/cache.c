@@ -3,7 +3,8 @@
  * label and lock), cache_statefile.c (state file format), cache_object.c
  * (objects, block tables, holds, crash-safe state saving), cache_space.c
  * (accounting, LRU, reclaim, waiting for space), cache_io.c (read, write,
- * truncate), cache_flush.c (fsync, dirty slices, mark clean).
+ * truncate), cache_flush.c (fsync, dirty slices, mark clean), cache_fds.c
+ * (budget of open object files).
  *
  * Locks: see cache_internal.h. Order: c->create_lock -> o->save_lock ->
  * o->lock -> c->lock. cache_open and cache_close run before and after any
@@ -75,6 +76,8 @@ Cache *cache_open(const CacheConfig *cfg, GError **err)
     c->owner = cfg->owner;
     c->mode = cfg->mode;
     c->lock_fd = -1;
+    c->fd_max = cfg->max_open_files ? cfg->max_open_files : 256;
+    g_queue_init(&c->fd_lru);
     g_mutex_init(&c->create_lock);
     g_mutex_init(&c->lock);
     g_cond_init(&c->space_cond);
@@ -99,6 +102,7 @@ Cache *cache_open(const CacheConfig *cfg, GError **err)
     c->block_shift = (unsigned)g_bit_nth_lsf(bs, -1);
     c->st.size_limit = c->size_limit;
     if (cache_objects_load(c, err) < 0) {
+        cache_fds_close_all(c);
         g_hash_table_remove_all(c->objects); /* nothing was changed */
         cache_close(c);
         return NULL;

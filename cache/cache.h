@@ -63,6 +63,8 @@ typedef struct {
     CacheMode mode;
     unsigned dirty_wait_ms;   /* how long a writer waits for space before
                                  -ENOSPC (default 30000) */
+    unsigned max_open_files;  /* object files kept open at once; idle ones
+                                 are closed past this (default 256) */
     CacheFillFn fill;
     CacheFlushFn flush;
     CacheNeedSpaceFn need_space;

@@ -65,7 +65,12 @@ struct CacheObject {
     GMutex save_lock;
     GMutex lock;
     GCond cond;            /* a hold was released */
-    int fd;                /* o->lock; -1 until first use */
+    int fd;                /* o->lock; -1 while closed (cache_fds.c) */
+    bool fd_used;          /* o->lock: used since the last trim pass */
+    uint32_t fd_busy;      /* o->lock: fd in use outside o->lock without
+                              a block hold (state saves) */
+    GList *fd_link;        /* c->lock: node in c->fd_lru, if queued */
+    bool fd_listed;        /* c->lock: the fd list holds a ref */
     GHashTable *chunks;    /* o->lock: chunk number (uint64_t*) ->
                               CacheBlock[CACHE_CHUNK] */
     uint64_t last_chunk_no; /* o->lock: one-entry lookup cache */
@@ -101,6 +106,9 @@ struct Cache {
     GCond space_cond;      /* dirty or reserved bytes went down */
     GHashTable *objects;   /* uint64_t* id -> CacheObject* (one ref) */
     CacheBlock *lru_head, *lru_tail; /* head = least recently used */
+    GQueue fd_lru;         /* objects with an open fd (one ref each) */
+    unsigned fd_open, fd_max;
+    bool fd_trimming;
     uint64_t dirty_bytes, clean_bytes, reserved_bytes;
     bool reclaiming;
     CacheStats st;         /* counters; dirty/clean filled in on read */
@@ -132,7 +140,15 @@ CacheObject *cache_object_ref(CacheObject *o);
 CacheBlock *obj_block(CacheObject *o, uint64_t idx, bool create);
 /* Sorted chunk numbers of the object (GArray of uint64_t). */
 GArray *obj_chunk_list(CacheObject *o);
+/* cache_fds.c: at most fd_max object files open. obj_fd_locked opens on
+ * demand (o->lock held); the fd may be used while o->lock is held, or
+ * under a block hold, or with fd_busy raised. */
 int obj_fd_locked(CacheObject *o, GError **err);
+/* Closes the object's fd (o->lock held); true if the caller must drop one
+ * ref (the fd list's) after unlocking. */
+bool obj_fd_close_locked(CacheObject *o);
+void cache_fds_trim(Cache *c);
+void cache_fds_close_all(Cache *c);
 /* Take a hold, waiting as needed; false (no hold) if the object is
  * deleted meanwhile. o->lock held. */
 bool obj_hold_shared(CacheObject *o, CacheBlock *b);

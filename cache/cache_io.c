@@ -432,6 +432,8 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     int r = 0;
 
     g_mutex_lock(&o->lock);
+    if (o->deleted)
+        r = object_gone(o, err);
     g_autoptr(GArray) cl = obj_chunk_list(o);
     for (guint k = 0; k < cl->len && r == 0; k++) {
         uint64_t cn = g_array_index(cl, uint64_t, k);

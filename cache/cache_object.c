@@ -87,7 +87,10 @@ CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err)
     CacheObject *o = g_hash_table_lookup(c->objects, &id);
     if (o)
         cache_object_ref(o);
+    bool trim = c->fd_open > c->fd_max;
     g_mutex_unlock(&c->lock);
+    if (trim)
+        cache_fds_trim(c);
     if (!o)
         cache_fail(err, ENOENT, "cache object %" PRIu64 " does not exist",
                    id);
@@ -137,17 +140,6 @@ GArray *obj_chunk_list(CacheObject *o)
         g_array_append_val(a, *(uint64_t *)key);
     g_array_sort(a, cmp_u64);
     return a;
-}
-
-int obj_fd_locked(CacheObject *o, GError **err)
-{
-    if (o->fd < 0) {
-        o->fd = open(o->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (o->fd < 0)
-            return cache_fail(err, errno, "cannot open cache file %s: %s",
-                              o->path, g_strerror(errno));
-    }
-    return o->fd;
 }
 
 static void obj_wait(CacheObject *o)
@@ -266,6 +258,8 @@ int obj_save_state(CacheObject *o, GError **err)
     uint64_t seq = o->seq;
     o->state_stale = false;
     int fd = obj_fd_locked(o, err);
+    if (fd >= 0)
+        o->fd_busy++;
     g_mutex_unlock(&o->lock);
 
     int r = fd < 0 ? fd : cache_fsync_fd(c, fd, true);
@@ -276,6 +270,8 @@ int obj_save_state(CacheObject *o, GError **err)
         r = cache_statefile_write(c, o->state_path, o->id, seq, runs, err);
 
     g_mutex_lock(&o->lock);
+    if (fd >= 0)
+        o->fd_busy--;
     if (r == 0 && stale)
         obj_set_disk_dirty_locked(o, runs);
     else if (r < 0)
@@ -433,6 +429,7 @@ void cache_objects_close(Cache *c)
             g_warning("%s", e->message);
     }
     g_list_free(objs);
+    cache_fds_close_all(c);
     g_hash_table_remove_all(c->objects);
 }
 
@@ -451,12 +448,13 @@ int cache_object_create(Cache *c, uint64_t id, GError **err)
     if (!exists) {
         CacheObject *o = obj_new(c, id);
         unlink(o->state_path);
-        o->fd = open(o->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (o->fd < 0) {
+        int fd = open(o->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
             r = cache_fail(err, errno, "cannot create cache file %s: %s",
                            o->path, g_strerror(errno));
             cache_object_unref(o);
         } else {
+            close(fd); /* opened again on first use (cache_fds.c) */
             uint64_t *key = g_new(uint64_t, 1);
             *key = id;
             g_mutex_lock(&c->lock);
@@ -508,11 +506,10 @@ int cache_object_delete(Cache *c, uint64_t id, GError **err)
             if (chunk[i].state != BLK_ABSENT)
                 block_set_state(o, &chunk[i], BLK_ABSENT);
     }
-    if (o->fd >= 0) {
-        close(o->fd);
-        o->fd = -1;
-    }
+    bool drop = obj_fd_close_locked(o);
     g_mutex_unlock(&o->lock);
+    if (drop)
+        cache_object_unref(o); /* the fd list's ref; ours remains */
     int r = 0;
     if (unlink(o->state_path) < 0 && errno != ENOENT)
         r = cache_fail(err, errno, "cannot remove %s: %s", o->state_path,

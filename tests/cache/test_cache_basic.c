@@ -606,6 +606,55 @@ static void test_stats(Fixture *f, gconstpointer data)
     cache_close(c);
 }
 
+static int count_open_data_files(void)
+{
+    GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+    g_assert_nonnull(d);
+    int n = 0;
+    const char *name;
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *p = g_build_filename("/proc/self/fd", name, NULL);
+        g_autofree char *target = g_file_read_link(p, NULL);
+        if (target && g_str_has_suffix(target, ".data"))
+            n++;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+static void test_open_files_budget(Fixture *f, gconstpointer data)
+{
+    f->cfg.max_open_files = 3;
+    Cache *c = ct_open(&f->cfg);
+    char buf[32], back[32];
+    for (uint64_t id = 1; id <= 20; id++) {
+        g_assert_cmpint(cache_object_create(c, id, NULL), ==, 0);
+        memset(buf, (int)id, sizeof buf);
+        g_assert_cmpint(cache_write(c, id, id * 1000, buf, sizeof buf, NULL),
+                        ==, sizeof buf);
+        g_assert_cmpint(count_open_data_files(), <=, 4);
+    }
+    /* Every object still reads back, its file opened again as needed. */
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t id = 1; id <= 20; id++) {
+            g_assert_cmpint(cache_read(c, id, id * 1000, back, sizeof back,
+                                       NULL), ==, sizeof back);
+            memset(buf, (int)id, sizeof buf);
+            g_assert_cmpmem(back, sizeof back, buf, sizeof buf);
+            g_assert_cmpint(count_open_data_files(), <=, 4);
+        }
+    }
+    for (uint64_t id = 1; id <= 20; id += 2)
+        g_assert_cmpint(cache_object_delete(c, id, NULL), ==, 0);
+    g_assert_cmpint(count_open_data_files(), <=, 4);
+    cache_close(c);
+    g_assert_cmpint(count_open_data_files(), ==, 0);
+    c = ct_open(&f->cfg);
+    g_autoptr(GArray) ids = cache_dirty_objects(c);
+    g_assert_cmpuint(ids->len, ==, 10);
+    cache_close(c);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -627,5 +676,6 @@ int main(int argc, char **argv)
         test_fill_reentrant_and_errors);
     ADD("/cache/object/delete", test_delete);
     ADD("/cache/stats", test_stats);
+    ADD("/cache/object/open-files-budget", test_open_files_budget);
     return g_test_run();
 }

@@ -204,6 +204,7 @@ static void test_concurrency(gconstpointer data)
     cfg.hi_pct = 90;
     cfg.lo_pct = 60;
     cfg.dirty_wait_ms = 60000;  /* the flusher always drains */
+    cfg.max_open_files = 1;     /* object files close and reopen */
     Cache *c = w.c = ct_open(&cfg);
     g_assert_cmpint(cache_object_create(c, OBJ_STRIPES, NULL), ==, 0);
     g_assert_cmpint(cache_object_create(c, OBJ_STAMPS, NULL), ==, 0);

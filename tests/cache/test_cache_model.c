@@ -205,6 +205,7 @@ static void run_model(gconstpointer data)
     m.cfg.hi_pct = 80;
     m.cfg.lo_pct = 50;
     m.cfg.dirty_wait_ms = 10000;
+    m.cfg.max_open_files = 2; /* fewer than the objects: files reopen */
     m.c = ct_open(&m.cfg);
     for (uint64_t id = 1; id <= NOBJ; id++) {
         g_assert_cmpint(cache_object_create(m.c, id, NULL), ==, 0);
