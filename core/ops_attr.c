@@ -9,6 +9,8 @@
 
 int core_getattr(Core *c, uint64_t ino, struct stat *st, GError **err)
 {
+    if (!st)
+        return core_fail(err, EINVAL, "getattr without a result buffer");
     int rc = 0;
     g_mutex_lock(&c->lock);
     if (ino == CORE_SNAPDIR_INO) {
@@ -95,6 +97,8 @@ out:
 
 int core_readlink(Core *c, uint64_t ino, char **target, GError **err)
 {
+    if (!target)
+        return core_fail(err, EINVAL, "readlink without a result pointer");
     if (ino == CORE_SNAPDIR_INO)
         return core_fail(err, EINVAL, "not a symbolic link");
     g_mutex_lock(&c->lock);
@@ -114,6 +118,8 @@ int core_readlink(Core *c, uint64_t ino, char **target, GError **err)
 
 int core_statfs(Core *c, struct statvfs *st, GError **err)
 {
+    if (!st)
+        return core_fail(err, EINVAL, "statfs without a result buffer");
     memset(st, 0, sizeof *st);
     GArray *vols = tape_library_volumes(c->lib);
     uint64_t total = 0, freeb = 0;

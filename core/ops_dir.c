@@ -9,6 +9,8 @@
 
 int core_opendir(Core *c, uint64_t ino, uint64_t *fh, GError **err)
 {
+    if (!fh)
+        return core_fail(err, EINVAL, "opendir without a handle pointer");
     int rc = 0;
     g_mutex_lock(&c->lock);
     GPtrArray *names = g_ptr_array_new_with_free_func(g_free);

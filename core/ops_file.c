@@ -81,6 +81,8 @@ static int open_locked(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **
 
 int core_open(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **err)
 {
+    if (!fh)
+        return core_fail(err, EINVAL, "open without a handle pointer");
     bool trunc = (flags & O_TRUNC) != 0;
     if (trunc)
         g_rw_lock_reader_lock(&c->snap_gate);
@@ -97,6 +99,8 @@ int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int fla
 {
     if (parent == CORE_SNAPDIR_INO || ino_view(parent) != 0)
         return core_fail(err, EROFS, "snapshots are read-only");
+    if (!fh)
+        return core_fail(err, EINVAL, "create without a handle pointer");
     g_rw_lock_reader_lock(&c->snap_gate);
     g_mutex_lock(&c->lock);
     uint64_t id = 0;
@@ -149,6 +153,8 @@ ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, of
 {
     if (off < 0)
         return core_fail(err, EINVAL, "negative offset");
+    if (size && !buf)
+        return core_fail(err, EINVAL, "no buffer");
     if (size > (1u << 30))
         size = 1u << 30;
     g_mutex_lock(&c->lock);

@@ -42,6 +42,8 @@ static bool reserved_name(uint64_t parent, const char *name)
 
 int core_lookup(Core *c, uint64_t parent, const char *name, struct stat *st, GError **err)
 {
+    if (!st)
+        return core_fail(err, EINVAL, "lookup without a result buffer");
     if (!name || !*name || strlen(name) > 255 || strchr(name, '/'))
         return core_fail(err, name && strlen(name) > 255 ? ENAMETOOLONG : EINVAL,
                          "not a valid file name");

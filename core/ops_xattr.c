@@ -36,6 +36,8 @@ int core_setxattr(Core *c, uint64_t ino, const char *name, const void *value, si
         return core_fail(err, EROFS, "snapshots are read-only");
     if (g_str_has_prefix(name, VX_PREFIX))
         return core_fail(err, EPERM, "%s is maintained by tapefs", name);
+    if (size && !value)
+        return core_fail(err, EINVAL, "attribute value missing");
     if (size > 65536)
         return core_fail(err, E2BIG, "attribute value too large");
     if (flags & ~(CORE_XATTR_CREATE | CORE_XATTR_REPLACE))
@@ -103,6 +105,8 @@ ssize_t core_getxattr(Core *c, uint64_t ino, const char *name, void *value, size
     int rc = check_xname(name, err);
     if (rc < 0)
         return rc;
+    if (size && !value)
+        return core_fail(err, EINVAL, "no buffer for the attribute value");
     g_mutex_lock(&c->lock);
     InodeRow r;
     ssize_t out;
@@ -139,6 +143,8 @@ unlock:
 
 ssize_t core_listxattr(Core *c, uint64_t ino, char *list, size_t size, GError **err)
 {
+    if (size && !list)
+        return core_fail(err, EINVAL, "no buffer for the attribute list");
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     g_mutex_lock(&c->lock);
     InodeRow r;

@@ -18,7 +18,8 @@ static int64_t one_int(Core *c, const char *sql)
 
 int core_status(Core *c, CoreStatus *st, GError **err)
 {
-    (void)err;
+    if (!st)
+        return core_fail(err, EINVAL, "status without a result buffer");
     memset(st, 0, sizeof *st);
     g_strlcpy(st->store_id, c->cfg.store_id, sizeof st->store_id);
     CacheStats cs;
