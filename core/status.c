@@ -40,6 +40,8 @@ int core_status(Core *c, CoreStatus *st, GError **err)
     if (vols)
         g_array_unref(vols);
     g_mutex_lock(&c->lock);
+    /* Data replaced or deleted since the last look is garbage on tape. */
+    dumpfile_mark_garbage(c, NULL);
     st->generation = (uint64_t)c->gen;
     st->snapshots = (uint64_t)one_int(c, "SELECT count(*) FROM snapshots");
     st->inodes = (uint64_t)one_int(c, "SELECT count(*) FROM inodes WHERE death=9223372036854775807");
