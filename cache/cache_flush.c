@@ -35,6 +35,12 @@ static bool block_span(Cache *c, uint64_t offset, uint64_t len,
     return offset < *end;
 }
 
+static bool chunk_in_span(uint64_t cn, uint64_t first, uint64_t last)
+{
+    uint64_t lo = cn << CACHE_CHUNK_SHIFT, hi = lo + CACHE_CHUNK - 1;
+    return hi >= first && lo <= last;
+}
+
 int cache_fsync(Cache *c, uint64_t id, GError **err)
 {
     CacheObject *o = cache_object_lookup(c, id, err);
@@ -82,6 +88,8 @@ GArray *cache_dirty_slices(Cache *c, uint64_t id, uint64_t offset,
     for (guint k = 0; any && k <= cl->len; k++) {
         bool flush_run = k == cl->len;
         uint64_t cn = flush_run ? 0 : g_array_index(cl, uint64_t, k);
+        if (!flush_run && !chunk_in_span(cn, first, last))
+            continue;
         for (uint64_t i = 0; !flush_run && i < CACHE_CHUNK; i++) {
             uint64_t idx = (cn << CACHE_CHUNK_SHIFT) + i;
             if (idx < first || idx > last)
@@ -132,6 +140,8 @@ int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
         g_autoptr(GArray) cl = obj_chunk_list(o);
         for (guint k = 0; k < cl->len; k++) {
             uint64_t cn = g_array_index(cl, uint64_t, k);
+            if (!chunk_in_span(cn, first, last))
+                continue;
             for (uint64_t i = 0; i < CACHE_CHUNK; i++) {
                 uint64_t idx = (cn << CACHE_CHUNK_SHIFT) + i;
                 if (idx < first || idx > last)

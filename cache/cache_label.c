@@ -46,8 +46,11 @@ static bool dir_is_empty(const char *dir, bool *empty, GError **err)
     *empty = true;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
+        /* The lock file and a label left half-made by a crash do not
+         * count. */
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-            strcmp(e->d_name, LOCK_NAME)) {
+            strcmp(e->d_name, LOCK_NAME) &&
+            strcmp(e->d_name, LABEL_NAME ".tmp")) {
             *empty = false;
             break;
         }

@@ -120,6 +120,15 @@ static void test_label_unlabelled_dir(Fixture *f, gconstpointer data)
     g_assert_false(g_file_test(lp, G_FILE_TEST_EXISTS));
     g_autofree char *lock = g_build_filename(f->dir, "cache.lock", NULL);
     g_assert_false(g_file_test(lock, G_FILE_TEST_EXISTS));
+
+    /* A label left half-written by a crash does not make it foreign. */
+    g_assert_cmpint(g_unlink(stranger), ==, 0);
+    g_autofree char *half = g_build_filename(f->dir, "cache.label.tmp", NULL);
+    g_assert_true(g_file_set_contents(half, "tapefs-ca", -1, NULL));
+    Cache *c = ct_open(&f->cfg);
+    g_assert_false(g_file_test(half, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(lp, G_FILE_TEST_IS_REGULAR));
+    cache_close(c);
 }
 
 static void test_bad_config(Fixture *f, gconstpointer data)
