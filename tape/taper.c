@@ -81,7 +81,7 @@ TapeTaper *tape_taper_new(TapeLibrary *lib, const TapeTaperConfig *cfg)
     t->part_size = (ps + t->bs - 1) / t->bs * t->bs;
     size_t rs = cfg ? cfg->ring_size : 0;
     rs = (rs + t->bs - 1) / t->bs * t->bs;
-    t->ring = ring_new(MAX(rs, (size_t)t->bs));
+    t->ring = ring_new(MAX(rs, (size_t)t->bs), t->bs);
     g_mutex_init(&t->lock);
     g_cond_init(&t->cond);
     t->slices = slice_list_new();
@@ -249,6 +249,7 @@ static int write_part(TapeTaper *t, uint64_t off, uint32_t partnum,
         }
         rc = tape_device_write_block(dev, p, (size_t)n, err);
         if (rc < 0) {
+            ring_unpeek(t->ring); /* the block is written again later */
             device_failed(a, rc);
             break;
         }
@@ -487,12 +488,29 @@ int tape_taper_push(TapeTaper *t, const void *buf, size_t len, GError **err)
         return tape_fail(err, EINVAL, "push after finish");
     const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = ring_write_some(t->ring, p, len);
+        size_t chunk = len;
+        if (len >= t->bs) {
+            /* Large push: copy up to a block boundary, then lend the
+             * caller's whole blocks to the device thread (no copy). */
+            chunk = ring_to_boundary(t->ring);
+            if (chunk == 0) {
+                size_t n = len / t->bs * t->bs;
+                set_producer_blocked(t, true);
+                rc = ring_lend(t->ring, p, n);
+                set_producer_blocked(t, false);
+                if (rc < 0)
+                    return status_error(t, err) ?: cancelled_error(err);
+                p += n;
+                len -= n;
+                continue;
+            }
+        }
+        ssize_t n = ring_write_some(t->ring, p, chunk);
         if (n < 0)
             return status_error(t, err) ?: cancelled_error(err);
         p += n;
         len -= (size_t)n;
-        if (len > 0 && n == 0) {
+        if (n == 0) {
             set_producer_blocked(t, true);
             rc = ring_wait_space(t->ring);
             set_producer_blocked(t, false);

@@ -19,6 +19,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+/* Start writeback of a tape file every this many bytes, so the disk works
+ * while the next blocks are written and finish_file's fdatasync has little
+ * left to wait for. */
+#define WRITEBACK_CHUNK (8u << 20)
+
 struct TapeDevice {
     TapeLibrary *lib;
     TapeVolume *vol;
@@ -35,6 +40,7 @@ struct TapeDevice {
     bool wshort;            /* a short (final) block was written */
     uint64_t wlength;
     uint64_t woff;          /* file offset of the next block */
+    uint64_t wflushed;      /* bytes whose writeback has been started */
     uint64_t wheader_sum;
     GArray *whashes;        /* uint64_t per data block */
     XXH3_state_t *wxxh;     /* XXH3-128 of the payload so far */
@@ -163,6 +169,13 @@ static int write_bytes(TapeDevice *dev, const void *buf, size_t len,
         return tape_fail(err, (int)-n, "%s: write error in file %u: %s",
                          dev->vol->name, dev->wfileno, g_strerror((int)-n));
     dev->woff += len;
+    if (dev->woff - dev->wflushed >= WRITEBACK_CHUNK) {
+        /* advisory: a failure here shows up in fdatasync */
+        (void)sync_file_range(dev->wfd, (off_t)dev->wflushed,
+                              (off_t)(dev->woff - dev->wflushed),
+                              SYNC_FILE_RANGE_WRITE);
+        dev->wflushed = dev->woff;
+    }
     return 0;
 }
 
@@ -195,6 +208,7 @@ int tape_device_start_file(TapeDevice *dev, const TapePartHeader *hdr,
     dev->wshort = false;
     dev->wlength = 0;
     dev->woff = 0;
+    dev->wflushed = 0;
     g_array_set_size(dev->whashes, 0);
     XXH3_128bits_reset(dev->wxxh);
 
