@@ -82,6 +82,7 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
     CacheBlock *b;
     uint8_t state;
     int r;
+    bool keep = cache_on_read_now(c); /* may stat a path: no lock held */
     for (;;) {
         g_mutex_lock(&o->lock);
         b = obj_block(o, idx, true);
@@ -104,7 +105,6 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
         obj_wake(o);
         g_mutex_unlock(&o->lock);
     }
-    bool keep = cache_on_read_now(c);
     int fd = obj_fd_locked(o, err);
     g_mutex_unlock(&o->lock);
     bool installed = false;
