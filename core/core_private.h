@@ -2,10 +2,11 @@
  * the files of core/. Not to be included outside core/.
  *
  * Locks (lock order, outermost first):
- *   0. Core.snap_gate (GRWLock) writers and truncates hold it shared from
- *                     "make the version writable" until their extents are
- *                     recorded; snapshot creation holds it exclusively, so
- *                     a snapshot never sees half of a write.
+ *   0. Core.gate      (gate.c) writes and truncates pass it from "make the
+ *                     version writable" until their extents are recorded;
+ *                     snapshot creation closes it and waits for them, so
+ *                     a snapshot never sees half of a write. Gate.lock is
+ *                     only held inside the gate functions.
  *   1. Core.lock      the catalog connection and every field of Core marked
  *                     [lock]; held for catalog work only, never across a
  *                     cache_read/cache_write (their fill callback takes it)
@@ -53,6 +54,21 @@ void config_clear(StoreConfig *cfg);
 /* Library directory of a store (g_free). */
 char *config_library_path(const char *store_dir, const StoreConfig *cfg);
 
+/* ---- the snapshot gate (gate.c) ---------------------------------------- */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    unsigned writers;   /* writes between prepare and record */
+    bool snapshot;      /* a snapshot is waiting or being created */
+} Gate;
+
+void gate_init(Gate *g);
+void gate_clear(Gate *g);
+void gate_enter_write(Gate *g);
+void gate_leave_write(Gate *g);
+void gate_enter_snapshot(Gate *g);
+void gate_leave_snapshot(Gate *g);
+
 /* ---- the Core ---------------------------------------------------------- */
 typedef struct Flusher Flusher;
 typedef struct Recall Recall;
@@ -67,6 +83,9 @@ typedef struct {
                              (an upper bound: truncation does not lower it) */
     GArray *rewritten;    /* (uint64 off, uint64 end) pairs written while
                              flushing: their extents stay on the object */
+    GArray *pending;      /* (off, end) pairs of writes between their
+                             cache_write and their catalog record; a flush
+                             that starts meanwhile treats them as rewritten */
 } DirtyObj;
 
 typedef struct {
@@ -79,7 +98,7 @@ typedef struct {
 } CoreHandle;
 
 struct Core {
-    GRWLock snap_gate;
+    Gate gate;
     GMutex lock;
     char *dir;
     StoreConfig cfg;
@@ -250,7 +269,11 @@ int filedata_truncate_locked(Core *c, InodeRow *r, uint64_t size,
                              GError **err);
 /* Make the live file's version writable (COW if a snapshot sees it). */
 int filedata_prepare_write_locked(Core *c, InodeRow *r, GError **err);
-void dirty_mark_locked(Core *c, uint64_t obj);
+DirtyObj *dirty_mark_locked(Core *c, uint64_t obj);
+/* Append the pair (a, b) to *arr (created if NULL). */
+void range_add(GArray **arr, uint64_t a, uint64_t b);
+/* Remove one pair (a, b) from arr, if present. */
+void range_remove(GArray *arr, uint64_t a, uint64_t b);
 
 /* ---- recall (recall.c) ------------------------------------------------ */
 Recall *recall_new(Core *c);

@@ -236,6 +236,11 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
         d->flushing = true;
         if (d->rewritten)
             g_array_set_size(d->rewritten, 0);
+        /* Writes already in the cache but not yet in the catalog: their
+         * extents will point at the object, so their blocks stay dirty. */
+        for (guint k = 0; d->pending && k + 1 < d->pending->len; k += 2)
+            range_add(&d->rewritten, g_array_index(d->pending, uint64_t, k),
+                      g_array_index(d->pending, uint64_t, k + 1));
         Member m = { .obj = obj };
         sqlite3_stmt *st = db_q(c, "SELECT coalesce(max(ref_off+len), 0) FROM extents "
                                 "WHERE kind=1 AND ref=?", "u", obj);

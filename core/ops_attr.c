@@ -1,6 +1,6 @@
 /* ops_attr.c — attribute operations of the filesystem API: getattr,
  * setattr (mode, owner, size, times), readlink, statfs. Take Core.lock;
- * a size change also holds Core.snap_gate shared (it may copy the file's
+ * a size change also passes Core.gate (gate.c; it may copy the file's
  * version for a snapshot). */
 #include "core/core_private.h"
 
@@ -47,7 +47,7 @@ int core_setattr(Core *c, uint64_t ino, const struct stat *attr, int to_set,
     if (sizing && (uint64_t)attr->st_size > (1ULL << 50))
         return core_fail(err, EFBIG, "file too large");
     if (sizing)
-        g_rw_lock_reader_lock(&c->snap_gate);
+        gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
     InodeRow r;
     int rc = inode_get(c, 0, ino_id(ino), &r, err);
@@ -91,7 +91,7 @@ done:
 out:
     g_mutex_unlock(&c->lock);
     if (sizing)
-        g_rw_lock_reader_unlock(&c->snap_gate);
+        gate_leave_write(&c->gate);
     return rc;
 }
 

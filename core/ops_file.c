@@ -1,7 +1,7 @@
 /* ops_file.c — open files of the filesystem API: open, create, read,
  * write, flush, release, fsync. Catalog work under Core.lock; the bytes
  * move through cache_read/cache_write with no core lock held (the cache's
- * fill callback takes it). Writers hold Core.snap_gate shared from making
+ * fill callback takes it). Writers pass Core.gate (gate.c) from making
  * the version writable until its extents are recorded. */
 #include "core/core_private.h"
 
@@ -85,12 +85,12 @@ int core_open(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **err)
         return core_fail(err, EINVAL, "open without a handle pointer");
     bool trunc = (flags & O_TRUNC) != 0;
     if (trunc)
-        g_rw_lock_reader_lock(&c->snap_gate);
+        gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
     int rc = open_locked(c, ino, flags, fh, err);
     g_mutex_unlock(&c->lock);
     if (trunc)
-        g_rw_lock_reader_unlock(&c->snap_gate);
+        gate_leave_write(&c->gate);
     return rc;
 }
 
@@ -101,7 +101,7 @@ int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int fla
         return core_fail(err, EROFS, "snapshots are read-only");
     if (!fh)
         return core_fail(err, EINVAL, "create without a handle pointer");
-    g_rw_lock_reader_lock(&c->snap_gate);
+    gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
     uint64_t id = 0;
     GError *e = NULL;
@@ -134,7 +134,7 @@ int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int fla
         }
     }
     g_mutex_unlock(&c->lock);
-    g_rw_lock_reader_unlock(&c->snap_gate);
+    gate_leave_write(&c->gate);
     return rc;
 }
 
@@ -205,7 +205,7 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         return 0;
     if (!buf)
         return core_fail(err, EINVAL, "no buffer");
-    g_rw_lock_reader_lock(&c->snap_gate);
+    gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
     int rc = 0;
     InodeRow r = { 0 };
@@ -221,9 +221,17 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
     if (rc == 0 && (h->flags & O_APPEND))
         woff = r.size;
     inode_row_clear(&r);
+    uint64_t bs = c->cfg.block_size;
+    uint64_t pa = woff / bs * bs, pb = (woff + size + bs - 1) / bs * bs;
+    if (rc == 0) {
+        DirtyObj *d = dirty_mark_locked(c, obj);
+        range_add(&d->pending, pa, pb);
+        if (d->flushing)
+            range_add(&d->rewritten, pa, pb);
+    }
     g_mutex_unlock(&c->lock);
     if (rc < 0) {
-        g_rw_lock_reader_unlock(&c->snap_gate);
+        gate_leave_write(&c->gate);
         return rc;
     }
     GError *e = NULL;
@@ -232,12 +240,21 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         int code = (int)n;
         core_fail_from(err, e, -code, "write");
         g_clear_error(&e);
-        g_rw_lock_reader_unlock(&c->snap_gate);
+        g_mutex_lock(&c->lock);
+        DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+        if (d)
+            range_remove(d->pending, pa, pb);
+        g_mutex_unlock(&c->lock);
+        gate_leave_write(&c->gate);
         return code;
     }
     g_mutex_lock(&c->lock);
+    {
+        DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+        if (d)
+            range_remove(d->pending, pa, pb);
+    }
     if ((rc = inode_get(c, 0, ino_id(ino), &r, err)) == 0) {
-        uint64_t bs = c->cfg.block_size;
         uint64_t end = woff + (uint64_t)n;
         uint64_t nsize = MAX(r.size, end);
         uint64_t a = woff / bs * bs, b = MIN((end + bs - 1) / bs * bs, nsize);
@@ -256,17 +273,13 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
                 d->ino = (int64_t)ino_id(ino);
                 d->end = MAX(d->end, b);
             }
-            if (d && d->flushing) {
-                uint64_t pair[2] = { a, (end + bs - 1) / bs * bs };
-                if (!d->rewritten)
-                    d->rewritten = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-                g_array_append_vals(d->rewritten, pair, 2);
-            }
+            if (d && d->flushing)
+                range_add(&d->rewritten, a, (end + bs - 1) / bs * bs);
         }
         inode_row_clear(&r);
     }
     g_mutex_unlock(&c->lock);
-    g_rw_lock_reader_unlock(&c->snap_gate);
+    gate_leave_write(&c->gate);
     if (rc < 0)
         return rc;
     if (c->opt.dirty_threshold) {

@@ -92,11 +92,11 @@ int core_snapshot_delete_locked(Core *c, const char *name, GError **err)
 
 int core_snapshot_create(Core *c, const char *name, GError **err)
 {
-    g_rw_lock_writer_lock(&c->snap_gate);
+    gate_enter_snapshot(&c->gate);
     g_mutex_lock(&c->lock);
     int rc = core_snapshot_create_locked(c, name, err);
     g_mutex_unlock(&c->lock);
-    g_rw_lock_writer_unlock(&c->snap_gate);
+    gate_leave_snapshot(&c->gate);
     return rc;
 }
 

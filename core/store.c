@@ -149,6 +149,8 @@ static void dirty_free(gpointer p)
     DirtyObj *d = p;
     if (d->rewritten)
         g_array_unref(d->rewritten);
+    if (d->pending)
+        g_array_unref(d->pending);
     g_free(d);
 }
 
@@ -182,11 +184,28 @@ static void core_free(Core *c)
     config_clear(&c->cfg);
     g_free(c->dir);
     g_mutex_clear(&c->lock);
-    g_rw_lock_clear(&c->snap_gate);
+    gate_clear(&c->gate);
     g_free(c);
 }
 
-void dirty_mark_locked(Core *c, uint64_t obj)
+void range_add(GArray **arr, uint64_t a, uint64_t b)
+{
+    if (!*arr)
+        *arr = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    uint64_t pair[2] = { a, b };
+    g_array_append_vals(*arr, pair, 2);
+}
+
+void range_remove(GArray *arr, uint64_t a, uint64_t b)
+{
+    for (guint i = 0; arr && i + 1 < arr->len; i += 2)
+        if (g_array_index(arr, uint64_t, i) == a && g_array_index(arr, uint64_t, i + 1) == b) {
+            g_array_remove_range(arr, i, 2);
+            return;
+        }
+}
+
+DirtyObj *dirty_mark_locked(Core *c, uint64_t obj)
 {
     DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
     if (!d) {
@@ -196,6 +215,7 @@ void dirty_mark_locked(Core *c, uint64_t obj)
         d->since = g_get_monotonic_time();
         g_hash_table_insert(c->dirty, &d->obj, d);
     }
+    return d;
 }
 
 /* After an unclean stop: inodes that lost their last link while open. */
@@ -226,7 +246,7 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
     }
     Core *c = g_new0(Core, 1);
     g_mutex_init(&c->lock);
-    g_rw_lock_init(&c->snap_gate);
+    gate_init(&c->gate);
     c->lock_fd = -1;
     c->dir = g_strdup(dir);
     if (o)
