@@ -514,8 +514,9 @@ int cache_object_delete(Cache *c, uint64_t id, GError **err)
     if (unlink(o->state_path) < 0 && errno != ENOENT)
         r = cache_fail(err, errno, "cannot remove %s: %s", o->state_path,
                        g_strerror(errno));
-    if (r == 0)
-        r = cache_fsync_fd(c, c->dir_fd, false);
+    if (r == 0 && (r = cache_fsync_fd(c, c->dir_fd, false)) < 0)
+        cache_fail(err, -r, "cannot fsync cache directory %s: %s", c->dir,
+                   g_strerror(-r));
     if (r == 0 && unlink(o->path) < 0 && errno != ENOENT)
         r = cache_fail(err, errno, "cannot remove %s: %s", o->path,
                        g_strerror(errno));
