@@ -188,7 +188,8 @@ int db_x(Core *c, GError **err, const char *sql, const char *fmt, ...)
         return r;
     }
     sqlite3_reset(s);
-    c->txn_dirty = true;
+    if (sqlite3_changes(c->db) > 0)
+        c->txn_dirty = true;
     return 0;
 }
 
@@ -304,6 +305,7 @@ int db_commit(Core *c, GError **err)
     if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(c, err, "begin");
     c->txn_dirty = false;
+    c->index_stale = true;
     c->last_commit = g_get_monotonic_time();
     return 0;
 }

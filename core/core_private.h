@@ -121,6 +121,7 @@ struct Core {
     uint64_t next_version;      /* [lock] next file version / object id */
     uint64_t next_dumpfile;     /* [lock] */
     uint64_t index_seq;         /* [lock] */
+    bool index_stale;           /* [lock] commits since the last index */
     GHashTable *lookups;        /* [lock] ino -> lookup count */
     GHashTable *opens;          /* [lock] live id -> open count */
     GHashTable *writers;        /* [lock] live id -> writer count */

@@ -557,6 +557,7 @@ static int write_index(Flusher *fl, GError **err)
         c->bytes_to_tape += (uint64_t)sb.st_size;
         c->taper_seconds += secs;
         r = db_commit(c, err);
+        c->index_stale = false; /* only the record of this index is newer */
     } else {
         core_set_error(c, r, err && *err ? (*err)->message : "index write failed");
     }
@@ -632,7 +633,10 @@ static void periodic(Flusher *fl)
         }
     }
     g_mutex_unlock(&c->lock);
-    if (c->opt.sync_interval && !c->opt.no_flusher_triggers &&
+    g_mutex_lock(&c->lock);
+    bool stale = c->index_stale || c->txn_dirty || g_hash_table_size(c->dirty);
+    g_mutex_unlock(&c->lock);
+    if (c->opt.sync_interval && !c->opt.no_flusher_triggers && stale &&
         g_get_monotonic_time() - fl->last_index >= (gint64)c->opt.sync_interval * G_USEC_PER_SEC) {
         GError *e = NULL;
         if (flush_dirty(fl, true, NULL, false, &e) == 0 && write_index(fl, &e) == 0)

@@ -194,11 +194,63 @@ static void test_recover_bad_input(void)
     ctu_rmtree(tmp);
 }
 
+static void test_periodic_index(void)
+{
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    GError *e = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("tapefs-recover-XXXXXX", &e);
+    g_autofree char *store = g_build_filename(tmp, "store", NULL);
+    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
+    g_autofree char *copy = g_build_filename(tmp, "library-copy", NULL);
+    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
+    m.library = lib;
+    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    o.no_flusher_triggers = false;
+    o.sync_interval = 1;
+    o.bundle_delay = 1;
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/periodic", 0, "no sync needed", 14), ==, 0);
+    CoreStatus st = { 0 };
+    for (int i = 0; i < 100 && st.index_sequence == 0; i++) {
+        g_usleep(100000);
+        core_status(c, &st, NULL);
+    }
+    g_assert_cmpuint(st.index_sequence, >=, 1);
+    /* Let it settle, then nothing changes: no new index. */
+    g_usleep(2500000);
+    core_status(c, &st, NULL);
+    uint64_t settled = st.index_sequence;
+    g_usleep(2500000);
+    core_status(c, &st, NULL);
+    g_assert_cmpuint(st.index_sequence, ==, settled);
+    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", lib, copy);
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
+    g_assert_cmpint(core_recover(copy, fresh, lost, &e), ==, 0);
+    g_assert_cmpuint(lost->len, ==, 0);
+    CoreOpenOptions q;
+    ctu_open_options(&q);
+    c = core_store_open(fresh, &q, &e);
+    g_assert_no_error(e);
+    int err = 0;
+    g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/periodic", &err);
+    g_assert_cmpint(err, ==, 0);
+    g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "no sync needed", 14);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    ctu_rmtree(tmp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/core/recover/everything", test_recover_everything);
     g_test_add_func("/core/recover/lists-lost", test_recover_lists_lost);
     g_test_add_func("/core/recover/bad-input", test_recover_bad_input);
+    g_test_add_func("/core/recover/periodic-index", test_periodic_index);
     return g_test_run();
 }
