@@ -7,7 +7,9 @@
  * point and reopens the cache: every block of object 1 must be dirty and
  * hold the last reported round (or the next one, partly written); no block
  * of object 2 may come back dirty unless it holds a stamp (a dirty block of
- * zeros would mean a punched block was resurrected).
+ * zeros would mean a punched block was resurrected). Object 3 is written,
+ * fsync'ed and truncated every round: the same must hold for the blocks
+ * the truncation punched out.
  *
  * No threads; the child is a forked copy that only talks through a pipe.
  */
@@ -35,7 +37,8 @@ static void child(const char *dir, int wfd)
     ct_config(&cfg, dir);
     Cache *c = cache_open(&cfg, NULL);
     if (!c || cache_object_create(c, 1, NULL) < 0 ||
-        cache_object_create(c, 2, NULL) < 0)
+        cache_object_create(c, 2, NULL) < 0 ||
+        cache_object_create(c, 3, NULL) < 0)
         _exit(2);
     uint64_t *buf = g_malloc(NB1 * BS);
     for (uint64_t round = 1;; round++) {
@@ -56,6 +59,12 @@ static void child(const char *dir, int wfd)
             cache_drop_clean(c, 2, NULL) < 0)
             _exit(5);
         g_array_unref(sl);
+        /* Object 3: dirty and durable, then truncated away (its blocks
+         * are punched out only after a state file without them). */
+        if (cache_write(c, 3, 0, buf, NB2 * BS, NULL) != NB2 * BS ||
+            cache_fsync(c, 3, NULL) < 0 ||
+            cache_truncate(c, 3, BS + 5, NULL) < 0)
+            _exit(7);
         if (write(wfd, &round, sizeof round) != sizeof round)
             _exit(6);
     }
@@ -118,6 +127,30 @@ static void test_crash(gconstpointer data)
             ct_fill_pattern(2, b * BS, want, BS);
             g_assert_cmpmem(buf, BS, want, BS);
         }
+    }
+    /* Object 3: a dirty block holds a whole stamp of round last or
+     * last + 1, or (block 1) such a stamp cut to zeros at the truncation;
+     * never zeros brought back from a punched block. */
+    for (uint64_t b = 0; b < NB2; b++) {
+        int st = cache_block_state(c, 3, b * BS, NULL);
+        g_assert_cmpint(st, !=, CACHE_BLOCK_CLEAN);
+        if (st != CACHE_BLOCK_DIRTY)
+            continue;
+        g_assert_cmpint(cache_read(c, 3, b * BS, buf, BS, NULL), ==, BS);
+        bool ok = false;
+        for (uint64_t v = last; v <= last + 1 && !ok; v++) {
+            uint64_t want[BS / 8];
+            stamp(want, BS / 8, v);
+            ok = memcmp(buf, want, BS) == 0;
+            if (!ok && b == 1) {
+                memset((uint8_t *)want + 5, 0, BS - 5);
+                ok = memcmp(buf, want, BS) == 0;
+            }
+        }
+        if (!ok)
+            g_error("object 3 block %" G_GUINT64_FORMAT " is dirty but holds "
+                    "neither round %" G_GUINT64_FORMAT " nor the next", b,
+                    last);
     }
     cache_close(c);
     ct_rmtree(dir);
