@@ -71,7 +71,15 @@ typedef struct {
     void *owner;
 } CacheConfig;
 
+/* Refuses (NULL, one-line *err) a directory of another store
+ * (-EMEDIUMTYPE), of an unknown format version (-ENOTSUP), with a damaged
+ * label or state file (-EBADMSG), with another block size (-EINVAL), a
+ * non-empty directory without a label (-ENOTEMPTY), or one already open
+ * (-EBUSY). Dirty blocks of every object come back; clean ones are
+ * forgotten. */
 Cache *cache_open(const CacheConfig *cfg, GError **err);
+/* Makes every dirty block and state durable (in every mode), then frees.
+ * No other call may run on the cache during or after it. */
 void cache_close(Cache *c);
 uint32_t cache_block_size(Cache *c);
 void cache_set_mode(Cache *c, CacheMode mode);
