@@ -52,6 +52,8 @@ int tape_part_read(TapePart *part, uint64_t offset, void *buf, size_t len,
                    GError **err)
 {
     uint64_t length = part->trl.length;
+    if (!buf && len > 0)
+        return tape_fail(err, EINVAL, "no buffer to read into");
     if (offset > length || len > length - offset)
         return tape_fail(err, EINVAL, "%s file %u: range %" G_GUINT64_FORMAT
                          "+%zu is past the part's %" G_GUINT64_FORMAT

@@ -481,6 +481,8 @@ int tape_taper_push(TapeTaper *t, const void *buf, size_t len, GError **err)
     int rc = status_error(t, err);
     if (rc < 0)
         return rc;
+    if (!buf && len > 0)
+        return tape_fail(err, EINVAL, "no buffer to push");
     g_mutex_lock(&t->lock);
     bool eof = t->eof;
     g_mutex_unlock(&t->lock);

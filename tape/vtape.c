@@ -185,6 +185,8 @@ int tape_device_start_file(TapeDevice *dev, const TapePartHeader *hdr,
     if (!dev->writable)
         return tape_fail(err, EBADF, "%s is loaded for reading only",
                          dev->vol->name);
+    if (!hdr)
+        return tape_fail(err, EINVAL, "no part header given");
     if (dev->wfd >= 0 && !dev->wbroken)
         return tape_fail(err, EBUSY, "%s: file %u is still being written",
                          dev->vol->name, dev->wfileno);
@@ -241,7 +243,7 @@ int tape_device_write_block(TapeDevice *dev, const void *buf, size_t len,
     int rc = check_writing(dev, err);
     if (rc < 0)
         return rc;
-    if (len == 0 || len > dev->bs || dev->wshort)
+    if (!buf || len == 0 || len > dev->bs || dev->wshort)
         return tape_fail(err, EINVAL, "%s: file %u: a block is 1 to %u bytes "
                          "and only the last may be short", dev->vol->name,
                          dev->wfileno, dev->bs);
@@ -284,6 +286,8 @@ int tape_device_finish_file(TapeDevice *dev, const TapePartTrailer *trl,
     int rc = check_writing(dev, err);
     if (rc < 0)
         return rc;
+    if (!trl)
+        return tape_fail(err, EINVAL, "no trailer given");
     uint8_t digest[16];
     tape_device_payload_xxh128(dev, digest);
     if (trl->length != dev->wlength || trl->nblocks != dev->whashes->len ||
@@ -393,6 +397,8 @@ ssize_t tape_device_read_block(TapeDevice *dev, uint64_t block, void *buf,
     if (!dev->rvalid)
         return tape_fail(err, EBADF, "%s: no tape file positioned for reading",
                          dev->vol->name);
+    if (!buf)
+        return tape_fail(err, EINVAL, "no buffer to read into");
     const TapePartTrailer *t = &dev->rtrl;
     if (block >= t->nblocks)
         return tape_fail(err, EINVAL, "%s file %u: block %" G_GUINT64_FORMAT

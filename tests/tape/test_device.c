@@ -199,6 +199,8 @@ static void test_bad_calls(void)
     g_clear_error(&err);
     g_assert_cmpint(tape_device_write_block(dev, block, 0, &err), ==, -EINVAL);
     g_clear_error(&err);
+    g_assert_cmpint(tape_device_write_block(dev, NULL, BS, &err), ==, -EINVAL);
+    g_clear_error(&err);
     g_assert_cmpint(tape_device_write_block(dev, block, 100, &err), ==, 0);
     /* nothing after a short block */
     g_assert_cmpint(tape_device_write_block(dev, block, BS, &err), ==, -EINVAL);

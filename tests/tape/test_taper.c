@@ -614,6 +614,8 @@ static void test_cancel_early_and_free_running(void)
     g_assert_cmpint(tape_taper_start(t, 122, 0, 0, NULL, NULL, &err), ==,
                     -EBUSY);
     g_clear_error(&err);
+    g_assert_cmpint(tape_taper_push(t, NULL, 5, &err), ==, -EINVAL);
+    g_clear_error(&err);
     g_assert_cmpint(tape_taper_push(t, f.data, f.len, &err), ==, 0);
     tape_taper_free(t); /* cancels the running dumpfile */
     g_assert_cmpuint(tt_parts_count(&f.parts, true), <=, 1);
