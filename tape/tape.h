@@ -214,13 +214,20 @@ int tape_taper_start(TapeTaper *t, uint64_t dumpfile_id, uint32_t kind,
 
 /* Append a slice: the next `length` bytes of the dumpfile are also found
  * in file `path` at `offset`. Slices cover the dumpfile from its start, in
- * order, and may be added while streaming; a part that must be written
- * again is re-read from them. Slices of finished parts are released. */
+ * order, and may be added while streaming (also before tape_taper_start
+ * for the next dumpfile); a part that must be written again is re-read
+ * from them. Add a slice no later than the push of the bytes it covers
+ * returns: a retry that finds bytes in no slice while the producer is
+ * blocked fails the dumpfile (-EIO) rather than wait forever. Slices of
+ * finished parts are released. */
 void tape_taper_add_slice(TapeTaper *t, const char *path, uint64_t offset,
                           uint64_t length);
 
 /* Push bytes of the dumpfile (any size); blocks while the ring is full.
- * Fails once the dumpfile has failed (the error of the failed part). */
+ * Whole blocks of a large push are not copied: the device thread writes
+ * them from `buf` and push returns once they are written (buf is the
+ * caller's again). Fails once the dumpfile has failed (the error of the
+ * failed part). */
 int tape_taper_push(TapeTaper *t, const void *buf, size_t len, GError **err);
 
 /* End of the dumpfile: writes the final short block, waits for the last
