@@ -306,6 +306,7 @@ int db_commit(Core *c, GError **err)
         return db_fail(c, err, "begin");
     c->txn_dirty = false;
     c->index_stale = true;
+    c->commits++;
     c->last_commit = g_get_monotonic_time();
     return 0;
 }

@@ -122,6 +122,7 @@ struct Core {
     uint64_t next_dumpfile;     /* [lock] */
     uint64_t index_seq;         /* [lock] */
     bool index_stale;           /* [lock] commits since the last index */
+    uint64_t commits;           /* [lock] catalog commits so far */
     GHashTable *lookups;        /* [lock] ino -> lookup count */
     GHashTable *opens;          /* [lock] live id -> open count */
     GHashTable *writers;        /* [lock] live id -> writer count */

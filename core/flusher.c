@@ -15,8 +15,10 @@
  * thread reports them. On success, under Core.lock: the dumpfile and its
  * parts are inserted, every extent pointing into the flushed object ranges
  * is rewritten to the dumpfile (except ranges written while the flush ran,
- * listed in DirtyObj.rewritten), the catalog commits, and only then the
- * ranges are marked clean (cache_mark_clean with the slices' sequence).
+ * listed in DirtyObj.rewritten); the ranges are marked clean
+ * (cache_mark_clean with the slices' sequence) only after the next commit
+ * (PendingClean), which comes within commit_interval_ms, right away for
+ * sync and need_space.
  * On failure nothing changes: the data stays dirty and a later flush
  * retries; the error shows in status and flusher_run returns -EIO.
  *
@@ -54,6 +56,7 @@ struct Flusher {
     gint64 last_scan;
     gint64 last_index;
     TapeTaper *taper;
+    GArray *cleans;  /* PendingClean; flusher thread only */
     GMutex plock;
     GArray *parts;   /* TapePartDone, successful ones */
     guint8 *buf;
@@ -183,6 +186,61 @@ typedef struct {
     uint64_t end;    /* end of the object's bytes any extent references */
     GArray *slices;  /* CacheSlice */
 } Member;
+
+/* Flushed bytes become clean only after the commit that points their
+ * extents at tape: ranges wait here for the next commit. */
+typedef struct {
+    uint64_t obj, off, end, seq;
+    uint64_t after;  /* Core.commits when the extents were rewritten */
+} PendingClean;
+
+/* Mark clean what a commit has made safe, and drop cache objects nothing
+ * references any more. Flusher thread; takes Core.lock briefly. */
+static void apply_cleans(Flusher *fl)
+{
+    Core *c = fl->c;
+    if (!fl->cleans->len)
+        return;
+    g_mutex_lock(&c->lock);
+    uint64_t commits = c->commits;
+    g_mutex_unlock(&c->lock);
+    g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (guint i = 0; i < fl->cleans->len;) {
+        PendingClean *p = &g_array_index(fl->cleans, PendingClean, i);
+        if (p->after >= commits) {
+            i++;
+            continue;
+        }
+        GError *e = NULL;
+        if (cache_mark_clean(c->cache, p->obj, p->off, p->end - p->off, p->seq, &e) < 0 &&
+            e->code != ENOENT)
+            g_warning("marking flushed bytes clean: %s", e->message);
+        g_clear_error(&e);
+        g_array_append_val(done, p->obj);
+        g_array_remove_index_fast(fl->cleans, i);
+    }
+    g_mutex_lock(&c->lock);
+    for (guint i = 0; i < done->len; i++) {
+        uint64_t obj = g_array_index(done, uint64_t, i);
+        if (!object_referenced(c, obj) && !g_hash_table_contains(c->dirty, &obj) &&
+            cache_object_exists(c->cache, obj)) {
+            GError *de = NULL;
+            if (cache_object_delete(c->cache, obj, &de) < 0)
+                g_clear_error(&de);
+        }
+    }
+    g_mutex_unlock(&c->lock);
+}
+
+/* Commit now and clean what it made safe. Flusher thread. */
+static int commit_and_clean(Flusher *fl, GError **err)
+{
+    g_mutex_lock(&fl->c->lock);
+    int r = db_commit(fl->c, err);
+    g_mutex_unlock(&fl->c->lock);
+    apply_cleans(fl);
+    return r;
+}
 
 static void member_clear(gpointer p)
 {
@@ -326,7 +384,6 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
     }
     /* Settle the dirty entries (before the commit, so that it does not
      * make cache objects durable that no row points at any more). */
-    g_autoptr(GArray) settled = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (guint i = 0; i < members->len; i++) {
         Member *m = &g_array_index(members, Member, i);
         DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
@@ -334,18 +391,10 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
             continue;
         d->flushing = false;
         if (r == 0 && (!d->rewritten || d->rewritten->len == 0)) {
-            g_array_append_val(settled, m->obj);
             g_hash_table_remove(c->dirty, &m->obj);
             g_hash_table_remove(c->commit_objs, &m->obj);
         } else if (r == 0) {
             d->since = g_get_monotonic_time();
-        }
-    }
-    if (r == 0) {
-        r = db_commit(c, err);
-        for (guint i = 0; r < 0 && i < settled->len; i++) {
-            dirty_mark_locked(c, g_array_index(settled, uint64_t, i));
-            db_note_object(c, g_array_index(settled, uint64_t, i));
         }
     }
     if (r < 0) {
@@ -358,27 +407,14 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
     }
     c->last_error = 0;
     c->last_error_msg[0] = 0;
-    g_mutex_unlock(&c->lock);
-
+    /* The bytes become clean after the next commit (which the flusher
+     * makes within commit_interval_ms, after bundling what waits). */
     for (guint i = 0; i + 2 < clean->len; i += 3) {
         Member *m = &g_array_index(members, Member, g_array_index(clean, uint64_t, i));
-        uint64_t a = g_array_index(clean, uint64_t, i + 1), b = g_array_index(clean, uint64_t, i + 2);
-        if (cache_mark_clean(c->cache, m->obj, a, b - a, m->seq, &e) < 0) {
-            g_warning("marking flushed bytes clean: %s", e->message);
-            g_clear_error(&e);
-        }
-    }
-    /* Objects nobody references any more (their version went away while
-     * they were being flushed). */
-    g_mutex_lock(&c->lock);
-    for (guint i = 0; i < members->len; i++) {
-        Member *m = &g_array_index(members, Member, i);
-        if (!object_referenced(c, m->obj) && !g_hash_table_contains(c->dirty, &m->obj) &&
-            cache_object_exists(c->cache, m->obj)) {
-            GError *de = NULL;
-            if (cache_object_delete(c->cache, m->obj, &de) < 0)
-                g_clear_error(&de);
-        }
+        PendingClean p = { .obj = m->obj, .off = g_array_index(clean, uint64_t, i + 1),
+                           .end = g_array_index(clean, uint64_t, i + 2), .seq = m->seq,
+                           .after = c->commits };
+        g_array_append_val(fl->cleans, p);
     }
     g_mutex_unlock(&c->lock);
     return 0;
@@ -582,6 +618,15 @@ static void run_request(Flusher *fl, FlushReq *req)
             g_clear_error(&ie);
         }
     }
+    /* Everything flushed is committed and clean before sync returns. */
+    GError *ce = NULL;
+    int rc = commit_and_clean(fl, &ce);
+    if (r == 0 && rc < 0) {
+        r = rc;
+        e = ce;
+    } else {
+        g_clear_error(&ce);
+    }
     req->result = r;
     req->err = e;
 }
@@ -633,6 +678,7 @@ static void periodic(Flusher *fl)
         }
     }
     g_mutex_unlock(&c->lock);
+    apply_cleans(fl);
     g_mutex_lock(&c->lock);
     bool stale = c->index_stale || c->txn_dirty || g_hash_table_size(c->dirty);
     g_mutex_unlock(&c->lock);
@@ -684,6 +730,10 @@ static gpointer flusher_main(gpointer data)
             if (flush_dirty(fl, urgent, NULL, false, &e) < 0)
                 g_warning("flush: %s", e ? e->message : "failed");
             g_clear_error(&e);
+            /* Writers are waiting for space: make it clean now. */
+            if (urgent && commit_and_clean(fl, &e) < 0)
+                g_warning("commit: %s", e ? e->message : "failed");
+            g_clear_error(&e);
         }
         periodic(fl);
         g_mutex_lock(&fl->lock);
@@ -710,6 +760,7 @@ Flusher *flusher_new(Core *c)
     g_mutex_init(&fl->plock);
     g_queue_init(&fl->reqs);
     fl->parts = g_array_new(FALSE, FALSE, sizeof(TapePartDone));
+    fl->cleans = g_array_new(FALSE, FALSE, sizeof(PendingClean));
     fl->buf = g_malloc(PUSH_CHUNK);
     fl->last_index = g_get_monotonic_time();
     TapeTaperConfig tc = { .part_size = c->cfg.part_size, .ring_size = c->opt.ring_size };
@@ -727,6 +778,11 @@ void flusher_free(Flusher *fl)
     g_cond_broadcast(&fl->cond);
     g_mutex_unlock(&fl->lock);
     g_thread_join(fl->thread);
+    GError *e = NULL;
+    if (commit_and_clean(fl, &e) < 0)
+        g_warning("final commit: %s", e ? e->message : "failed");
+    g_clear_error(&e);
+    g_array_unref(fl->cleans);
     tape_taper_free(fl->taper);
     g_array_unref(fl->parts);
     g_free(fl->buf);
