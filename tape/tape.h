@@ -224,10 +224,10 @@ void tape_taper_add_slice(TapeTaper *t, const char *path, uint64_t offset,
                           uint64_t length);
 
 /* Push bytes of the dumpfile (any size); blocks while the ring is full.
- * Whole blocks of a large push are not copied: the device thread writes
- * them from `buf` and push returns once they are written (buf is the
- * caller's again). Fails once the dumpfile has failed (the error of the
- * failed part). */
+ * The whole blocks of a push at least as large as the ring are not
+ * copied: the device thread writes them from `buf` and push returns once
+ * they are written (buf is the caller's again). Fails once the dumpfile
+ * has failed (the error of the failed part). */
 int tape_taper_push(TapeTaper *t, const void *buf, size_t len, GError **err);
 
 /* End of the dumpfile: writes the final short block, waits for the last

@@ -491,9 +491,11 @@ int tape_taper_push(TapeTaper *t, const void *buf, size_t len, GError **err)
     const uint8_t *p = buf;
     while (len > 0) {
         size_t chunk = len;
-        if (len >= t->bs) {
-            /* Large push: copy up to a block boundary, then lend the
-             * caller's whole blocks to the device thread (no copy). */
+        if (len >= t->bs && len >= ring_size(t->ring)) {
+            /* A push the ring cannot hold would block anyway: copy up to
+             * a block boundary, then lend the caller's whole blocks to
+             * the device thread (no copy). Smaller pushes are copied, so
+             * the producer can prepare the next one meanwhile. */
             chunk = ring_to_boundary(t->ring);
             if (chunk == 0) {
                 size_t n = len / t->bs * t->bs;
