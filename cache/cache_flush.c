@@ -147,7 +147,10 @@ int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
                 if (idx < first || idx > last)
                     continue;
                 CacheBlock *b = obj_block(o, idx, false);
-                if (b->state == BLK_DIRTY && b->seq <= seq)
+                /* A block a writer holds gets a newer seq when the write
+                 * ends, so it stays dirty either way; leaving it alone
+                 * keeps the writer's space reservation exact. */
+                if (b->state == BLK_DIRTY && b->seq <= seq && !b->writer)
                     block_set_state(o, b, BLK_CLEAN);
             }
         }

@@ -15,7 +15,9 @@
  * Writes: unaligned head and tail blocks are read-modify-written. An
  * absent partial block is filled first (no lock, no hold). Then the
  * writer reserves dirty space (may wait, see cache_space.c), takes
- * exclusive holds on every block of the range in ascending order, writes
+ * exclusive holds on every block of the range in ascending order (if the
+ * blocks turning dirty are more than reserved for, it lets go and
+ * reserves again, so dirty bytes never pass the limit), writes
  * the bytes, and only then bumps the object's write sequence and records
  * it on the blocks, which become DIRTY. Because the sequence is taken after
  * the bytes are in the file, a dirty-slice list taken while a write is in
@@ -321,7 +323,7 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
     w.pidx[0] = w.first;
     w.pidx[1] = w.last;
     bool use_file[2] = { false, false };
-    uint64_t need = 0;
+    uint64_t need = 0, need_min = 0;
     int fd = -1;
 
     for (;;) {
@@ -345,6 +347,7 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
                 if (!b || b->state != BLK_DIRTY)
                     need += bs;
             }
+            need = MAX(need, need_min);
         }
         g_mutex_unlock(&o->lock);
         for (int k = 0; k < 2 && r == 0; k++) {
@@ -361,6 +364,19 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
             goto out;
         g_mutex_lock(&o->lock);
         r = write_hold(o, &w, use_file);
+        if (r == 0 && c->size_limit) {
+            /* Under the holds the states are settled: if more blocks
+             * turn dirty than were reserved for, reserve again. */
+            uint64_t actual = 0;
+            for (uint64_t i = w.first; i <= w.last; i++)
+                if (obj_block(o, i, false)->state != BLK_DIRTY)
+                    actual += bs;
+            if (actual > need) {
+                release_range(o, w.first, w.last + 1);
+                need_min = actual;
+                r = -EAGAIN;
+            }
+        }
         if (r == 0)
             fd = obj_fd_locked(o, err);
         g_mutex_unlock(&o->lock);

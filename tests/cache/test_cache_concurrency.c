@@ -83,6 +83,9 @@ static gpointer flusher(gpointer data)
     World *w = data;
     unsigned n = 0;
     while (!g_atomic_int_get(&w->stop)) {
+        CacheStats st;
+        cache_stats(w->c, &st);
+        g_assert_cmpuint(st.dirty_bytes, <=, st.size_limit);
         flush_object(w, OBJ_STRIPES);
         flush_object(w, OBJ_STAMPS);
         if (++n % 16 == 0)
