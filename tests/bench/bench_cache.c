@@ -5,7 +5,7 @@
  *                          one object, against write() of the same bytes
  *                          to a plain file (MiB/s; page cache speed: no
  *                          fsync in either). The two are interleaved in
- *                          64 MiB segments within each run, because on a
+ *                          8 MiB segments within each run, because on a
  *                          shared machine the kernel's cost of a 2 GiB
  *                          write varies several-fold from one second to
  *                          the next.
@@ -13,7 +13,7 @@
  *                          (clean) blocks, against pread() of the same
  *                          offsets in a plain file holding the same bytes,
  *                          both warm in the page cache (ops/s); the two
- *                          interleave in batches of 10000 reads
+ *                          interleave in batches of 2000 reads
  *
  * Each figure is the median of bench_runs() runs; the order of measured
  * and baseline alternates between runs. Single-threaded; no locks.
@@ -65,12 +65,12 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 }
 
 /* One run: 2 GiB into a cache object and 2 GiB into a plain file,
- * interleaved in 64 MiB segments (which goes first alternates), so that
+ * interleaved in 8 MiB segments (which goes first alternates), so that
  * both see the same page-cache and writeback conditions. */
 static void seq_write_run(const char *dir, const uint8_t *buf, uint64_t total,
                           double *tc, double *tp)
 {
-    const uint64_t seg = 64u << 20;
+    const uint64_t seg = 8u << 20;
     g_autofree char *cdir = g_build_filename(dir, "cache", NULL);
     g_autofree char *path = g_build_filename(dir, "plain", NULL);
     Cache *c = open_cache(cdir);
@@ -164,7 +164,7 @@ static void bench_rand_read(void)
     double *tc = g_new(double, runs), *tp = g_new(double, runs);
     uint8_t page[4096];
     uint64_t sum = 0;
-    const size_t batch = 10000; /* measured and baseline interleave */
+    const size_t batch = 2000; /* measured and baseline interleave */
     for (int r = 0; r < runs; r++) {
         tc[r] = tp[r] = 0;
         for (size_t b0 = 0, k = 0; b0 < nops; b0 += batch, k++) {
