@@ -46,6 +46,8 @@ typedef struct CacheBlock {
                               back to ABSENT) while it was running */
     uint8_t state;         /* o->lock (and c->lock to enter/leave CLEAN) */
     bool writer;           /* o->lock: exclusive hold */
+    uint16_t wwait;        /* o->lock: threads waiting for an exclusive
+                              hold; new shared holds wait behind them */
     bool disk_dirty;       /* o->lock: the durable state file lists it */
 } CacheBlock;
 

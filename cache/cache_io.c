@@ -179,7 +179,7 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
         uint64_t n = 1;
         while (idx + n <= last_idx) {
             CacheBlock *nb = obj_block(o, idx + n, false);
-            if (!nb || nb->state == BLK_ABSENT || nb->writer)
+            if (!nb || nb->state == BLK_ABSENT || nb->writer || nb->wwait)
                 break;
             obj_hold_shared(o, nb); /* does not wait: no writer */
             n++;

@@ -151,7 +151,7 @@ static void obj_wait(CacheObject *o)
 
 bool obj_hold_shared(CacheObject *o, CacheBlock *b)
 {
-    while (b->writer && !o->deleted)
+    while ((b->writer || b->wwait) && !o->deleted)
         obj_wait(o);
     if (o->deleted)
         return false;
@@ -162,8 +162,13 @@ bool obj_hold_shared(CacheObject *o, CacheBlock *b)
 
 bool obj_hold_excl(CacheObject *o, CacheBlock *b)
 {
+    /* Waiting writers hold off new readers, so a block read without
+     * pause cannot starve them. Every waiter holds only lower blocks than
+     * the one it waits for, so this adds no cycle. */
+    b->wwait++;
     while ((b->writer || b->readers) && !o->deleted)
         obj_wait(o);
+    b->wwait--;
     if (o->deleted)
         return false;
     b->writer = true;

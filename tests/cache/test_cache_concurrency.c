@@ -266,10 +266,60 @@ static void test_concurrency(gconstpointer data)
     g_mutex_clear(&w.tape.lock);
 }
 
+/* Readers that never pause on one block must not starve its writer. */
+typedef struct {
+    Cache *c;
+    gint stop;
+    gint reads;
+} Hot;
+
+static gpointer hot_reader(gpointer data)
+{
+    Hot *h = data;
+    uint64_t buf[BS / 8];
+    while (!g_atomic_int_get(&h->stop)) {
+        g_assert_cmpint(cache_read(h->c, 1, 0, buf, BS, NULL), ==, BS);
+        check_block_whole(buf);
+        g_atomic_int_inc(&h->reads);
+    }
+    return NULL;
+}
+
+static void test_writer_not_starved(void)
+{
+    g_autofree char *dir = ct_tmpdir();
+    CacheConfig cfg;
+    ct_config(&cfg, dir);
+    Hot h = { 0 };
+    Cache *c = h.c = ct_open(&cfg);
+    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
+    uint64_t buf[BS / 8];
+    stamp_block(buf, 0);
+    g_assert_cmpint(cache_write(c, 1, 0, buf, BS, NULL), ==, BS);
+    GThread *th[4];
+    for (int i = 0; i < 4; i++)
+        th[i] = g_thread_new("hot", hot_reader, &h);
+    for (uint64_t v = 1; v <= 500; v++) {
+        stamp_block(buf, v);
+        g_assert_cmpint(cache_write(c, 1, 0, buf, BS, NULL), ==, BS);
+    }
+    g_atomic_int_set(&h.stop, 1);
+    for (int i = 0; i < 4; i++)
+        g_thread_join(th[i]);
+    g_assert_cmpint(g_atomic_int_get(&h.reads), >, 0);
+    g_assert_cmpint(cache_read(c, 1, 0, buf, BS, NULL), ==, BS);
+    check_block_whole(buf);
+    g_assert_cmpuint(buf[0], ==, 500);
+    cache_close(c);
+    ct_rmtree(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_data_func("/cache/concurrency/writers-readers-flusher",
                          GINT_TO_POINTER(20000), test_concurrency);
+    g_test_add_func("/cache/concurrency/writer-not-starved",
+                    test_writer_not_starved);
     return g_test_run();
 }
