@@ -78,6 +78,8 @@ struct CacheObject {
     uint64_t last_chunk_no; /* o->lock: one-entry lookup cache */
     CacheBlock *last_chunk;
     uint64_t seq;          /* write sequence */
+    uint64_t trunc_gen;    /* truncations so far: a fill that ran across
+                              one may hold bytes from before it */
     uint64_t ndirty;       /* dirty blocks */
     uint64_t nclean;       /* clean blocks */
     uint64_t nholds;       /* blocks held */

@@ -8,7 +8,8 @@
  * gen counts its state changes: if the block is absent again but its gen
  * moved (written, flushed and evicted while the fill ran), the fill may be
  * older than that write and is done again; writes check the same way
- * before merging a filled partial block. With
+ * before merging a filled partial block. A truncation of the object
+ * while a fill ran counts the same way (o->trunc_gen). With
  * cache-on-read off the filled block is served from the bounce buffer and
  * not kept.
  *
@@ -89,6 +90,7 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
         g_mutex_lock(&o->lock);
         b = obj_block(o, idx, true);
         uint32_t gen = b->gen;
+        uint64_t tgen = o->trunc_gen;
         g_mutex_unlock(&o->lock);
         r = call_fill(c, o, idx, fillbuf, err);
         if (r < 0)
@@ -99,9 +101,10 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
             return object_gone(o, err);
         }
         state = b->state;
-        /* Absent again but written, flushed and evicted meanwhile: the
-         * fill may predate that write. Fill again. */
-        if (state != BLK_ABSENT || b->gen == gen)
+        /* Absent again but written, flushed and evicted meanwhile, or
+         * the object was truncated: the fill may predate that. Fill
+         * again. */
+        if (state != BLK_ABSENT || (b->gen == gen && o->trunc_gen == tgen))
             break;
         obj_release(o, b);
         obj_wake(o);
@@ -231,6 +234,7 @@ typedef struct {
     char *pbuf[2];               /* their block images */
     bool filled[2];              /* pbuf holds a fill of an absent block */
     uint32_t gen[2];             /* the block's gen when the fill began */
+    uint64_t tgen[2];            /* the object's trunc_gen then */
 } WritePlan;
 
 static void release_range(CacheObject *o, uint64_t first, uint64_t upto)
@@ -256,9 +260,11 @@ static int write_hold(CacheObject *o, WritePlan *w, bool use_file[2])
             continue;
         CacheBlock *b = obj_block(o, w->pidx[k], false);
         uint8_t st = b->state;
-        if (st == BLK_ABSENT && (!w->filled[k] || b->gen != w->gen[k])) {
+        if (st == BLK_ABSENT && (!w->filled[k] || b->gen != w->gen[k] ||
+                                 o->trunc_gen != w->tgen[k])) {
             /* Not filled, or the fill may predate a write that has since
-             * been flushed and evicted: fill (again) first. */
+             * been flushed and evicted, or a truncation: fill (again)
+             * first. */
             w->filled[k] = false;
             release_range(o, w->first, w->last + 1);
             return -EAGAIN;
@@ -337,8 +343,10 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
         for (int k = 0; k < 2; k++) {
             CacheBlock *b = w.part[k] ? obj_block(o, w.pidx[k], true) : NULL;
             need_fill[k] = b && !w.filled[k] && b->state == BLK_ABSENT;
-            if (need_fill[k])
+            if (need_fill[k]) {
                 w.gen[k] = b->gen;
+                w.tgen[k] = o->trunc_gen;
+            }
         }
         need = 0;
         if (c->size_limit) {
@@ -473,6 +481,8 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     }
     bool need_save = false;
     uint64_t seq = ++o->seq;
+    if (r == 0)
+        o->trunc_gen++;
     for (guint i = 0; r == 0 && i < held->len; i++) {
         CacheBlock *b = held->pdata[i];
         need_save |= b->disk_dirty;

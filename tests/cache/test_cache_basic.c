@@ -615,6 +615,74 @@ static void test_stats(Fixture *f, gconstpointer data)
     cache_close(c);
 }
 
+/* A fill that copies the "tape" and then stalls while the owner truncates
+ * the object and zeroes its tape. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    uint8_t tape[4 * BS];
+    int stage;           /* 0 first fill copying, 1 stalled, 2 go on */
+    int calls;
+    Cache *c;
+} SlowFill;
+
+static int slow_fill(void *owner, uint64_t id, uint64_t off, void *buf,
+                     size_t len)
+{
+    SlowFill *sf = owner;
+    g_mutex_lock(&sf->lock);
+    memcpy(buf, sf->tape + off, len);
+    if (sf->calls++ == 0) {
+        sf->stage = 1;
+        g_cond_broadcast(&sf->cond);
+        while (sf->stage != 2)
+            g_cond_wait(&sf->cond, &sf->lock);
+    }
+    g_mutex_unlock(&sf->lock);
+    return 0;
+}
+
+static gpointer read_block2(gpointer data)
+{
+    SlowFill *sf = data;
+    uint8_t buf[BS];
+    g_assert_cmpint(cache_read(sf->c, 1, 2 * BS, buf, BS, NULL), ==, BS);
+    return NULL;
+}
+
+static void test_fill_racing_truncate(Fixture *f, gconstpointer data)
+{
+    SlowFill sf = { 0 };
+    g_mutex_init(&sf.lock);
+    g_cond_init(&sf.cond);
+    memset(sf.tape, 0xEE, sizeof sf.tape);
+    f->cfg.fill = slow_fill;
+    f->cfg.owner = &sf;
+    Cache *c = sf.c = ct_open(&f->cfg);
+    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
+    GThread *t = g_thread_new("reader", read_block2, &sf);
+    g_mutex_lock(&sf.lock);
+    while (sf.stage != 1)
+        g_cond_wait(&sf.cond, &sf.lock);
+    g_mutex_unlock(&sf.lock);
+    /* The owner truncates to 0 while the fill holds old bytes. */
+    g_assert_cmpint(cache_truncate(c, 1, 0, NULL), ==, 0);
+    g_mutex_lock(&sf.lock);
+    memset(sf.tape, 0, sizeof sf.tape);
+    sf.stage = 2;
+    g_cond_broadcast(&sf.cond);
+    g_mutex_unlock(&sf.lock);
+    g_thread_join(t);
+    /* The stale fill was not kept: the block was filled again. */
+    g_assert_cmpint(sf.calls, ==, 2);
+    uint8_t buf[BS], zeros[BS] = { 0 };
+    g_assert_cmpint(cache_read(c, 1, 2 * BS, buf, BS, NULL), ==, BS);
+    g_assert_cmpmem(buf, BS, zeros, BS);
+    cache_close(c);
+    g_mutex_clear(&sf.lock);
+    g_cond_clear(&sf.cond);
+}
+
 static int count_open_data_files(void)
 {
     GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
@@ -686,5 +754,6 @@ int main(int argc, char **argv)
     ADD("/cache/object/delete", test_delete);
     ADD("/cache/stats", test_stats);
     ADD("/cache/object/open-files-budget", test_open_files_budget);
+    ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
     return g_test_run();
 }
