@@ -5,12 +5,13 @@
  *   c->create_lock  serializes object create/delete (and file creation)
  *   o->save_lock    serializes writes of one object's state file; held
  *                   across fdatasync/rename (per object, never cache-wide)
- *   o->lock         the object's block table: state, seq, holds,
- *                   disk_dirty of every block; o->seq, o->ndirty,
- *                   o->deleted, o->fd, o->state_stale; o->cond
+ *   o->lock         the object's block table: state, seq, gen, holds,
+ *                   disk_dirty of every block; o->seq, o->trunc_gen,
+ *                   o->ndirty, o->nclean, o->deleted, o->fd, fd_used,
+ *                   fd_busy, o->state_stale; o->cond
  *   c->lock         the object table, the LRU list of clean blocks, byte
  *                   accounting (dirty, clean, reserved), the stats,
- *                   c->space_cond, c->reclaiming
+ *                   c->space_cond, c->reclaiming, the open-file queue
  * Lock order: c->create_lock -> o->save_lock -> o->lock -> c->lock.
  *
  * Block holds: bytes of a block are read or written with no lock held but
