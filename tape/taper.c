@@ -184,7 +184,6 @@ static int write_part(TapeTaper *t, uint64_t off, uint32_t partnum,
                       PartAttempt *a, GError **err)
 {
     TapeDevice *dev = t->dev;
-    int64_t t0 = g_get_monotonic_time();
     g_strlcpy(a->volume, tape_device_volume(dev), sizeof a->volume);
     a->fileno = -1;
     int rc = 0;
@@ -279,7 +278,6 @@ static int write_part(TapeTaper *t, uint64_t off, uint32_t partnum,
     if (rc < 0)
         return device_failed(a, rc);
     memcpy(a->xxh128, trl.payload_xxh128, 16);
-    a->duration = (double)(g_get_monotonic_time() - t0) / 1e6;
     return 0;
 }
 
@@ -305,7 +303,9 @@ static int write_part_with_retry(TapeTaper *t, uint64_t off, uint32_t partnum,
             return rc;
         }
         PartAttempt a = {0};
+        int64_t t0 = g_get_monotonic_time();
         rc = write_part(t, off, partnum, &a, &e);
+        a.duration = (double)(g_get_monotonic_time() - t0) / 1e6;
         if (rc == 0) {
             report(t, partnum, off, &a, true);
             if (a.eom)
@@ -313,7 +313,6 @@ static int write_part_with_retry(TapeTaper *t, uint64_t off, uint32_t partnum,
             *ok = a;
             return 0;
         }
-        a.duration = 0;
         if (rc == -ECANCELED) {
             /* leave the unfinished tape file as a failed one */
             if (a.started)

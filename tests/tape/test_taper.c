@@ -125,6 +125,8 @@ static void test_peom_mid_part(void)
     g_assert_nonnull(failed);
     g_assert_cmpstr(failed->volume, ==, "vol001");
     g_assert_true(failed->eom);
+    g_assert_false(failed->eof);
+    g_assert_cmpfloat(failed->duration, >, 0);
     g_assert_cmpuint(failed->partnum, ==, 3);
     g_assert_cmpuint(failed->size, >, 256 * KiB); /* beyond what the ring held */
     g_assert_cmpuint(failed->size, <, PART);
