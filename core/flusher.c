@@ -2,12 +2,14 @@
  * dumpfiles on tape through one taper, one dumpfile at a time. Files at or
  * above bundle_threshold get a dumpfile each as soon as their last writer
  * closes them (and while still being written, a piece whenever
- * stream_chunk bytes of one are dirty); smaller closed files are packed into bundles once enough
- * bytes are pending or the oldest waited bundle_delay seconds. sync,
- * close of the store, the cache's need_space and fsync in writethrough
- * mode ask for flushes explicitly (flusher_run). It also does the group
- * commit every commit_interval_ms and writes an index every
- * sync_interval seconds.
+ * stream_chunk bytes of one are dirty); smaller closed files are packed
+ * into bundles once bundle_size bytes are pending, the oldest waited
+ * bundle_delay seconds, or a group commit is due and at least
+ * COMMIT_BUNDLE_MIN of them would otherwise be fsync'ed in the cache one
+ * by one. sync, close of the store, the cache's need_space and fsync in
+ * writethrough mode ask for flushes explicitly (flusher_run). It also
+ * does the group commit every commit_interval_ms and writes an index every
+ * sync_interval seconds when the catalog changed.
  *
  * For each dumpfile: the objects' dirty slices (cache_dirty_slices, with
  * their write sequence) go to tape_taper_add_slice, their bytes (read
