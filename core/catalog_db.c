@@ -23,7 +23,9 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS dirents(parent INTEGER NOT NULL, name TEXT NOT NULL,"
     "  birth INTEGER NOT NULL, death INTEGER NOT NULL, child INTEGER NOT NULL,"
     "  PRIMARY KEY(parent, name, birth));"
-    "CREATE INDEX IF NOT EXISTS dirents_live ON dirents(parent, death);"
+    "DROP INDEX IF EXISTS dirents_live;"
+    "CREATE INDEX IF NOT EXISTS dirents_by_name ON dirents(parent, death, name);"
+    "CREATE INDEX IF NOT EXISTS dirents_child ON dirents(child, death);"
     "CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL, name TEXT NOT NULL,"
     "  birth INTEGER NOT NULL, death INTEGER NOT NULL, value BLOB NOT NULL,"
     "  PRIMARY KEY(ino, name, birth));"
@@ -85,12 +87,9 @@ int db_open(Core *c, const char *path, bool create, GError **err)
         db_close(c);
         return r;
     }
-    if (create && db_create_schema(c->db, err) < 0) {
-        db_close(c);
-        return -EIO;
-    }
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM meta", -1, &s, NULL) != SQLITE_OK) {
+    if (!create &&
+        sqlite3_prepare_v2(c->db, "SELECT count(*) FROM meta", -1, &s, NULL) != SQLITE_OK) {
         sqlite3_finalize(s);
         int r = core_fail(err, EINVAL, "catalog %s: not a tapefs catalog: %s", path,
                           sqlite3_errmsg(c->db));
@@ -98,6 +97,11 @@ int db_open(Core *c, const char *path, bool create, GError **err)
         return r;
     }
     sqlite3_finalize(s);
+    /* The schema is idempotent: an older catalog gets new indexes. */
+    if (db_create_schema(c->db, err) < 0) {
+        db_close(c);
+        return -EIO;
+    }
     if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         int r = db_fail(c, err, "begin");
         db_close(c);
