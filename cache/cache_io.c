@@ -458,6 +458,11 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     g_mutex_lock(&o->lock);
     if (o->deleted)
         r = object_gone(o, err);
+    /* Counted before any hold is waited for (which drops o->lock): a fill
+     * of a block past the new size, or of the partial block, that is
+     * installed while this truncate waits would otherwise be skipped by
+     * the scan below (absent when looked at) and stay with old bytes. */
+    o->trunc_gen++;
     g_autoptr(GArray) cl = obj_chunk_list(o);
     for (guint k = 0; k < cl->len && r == 0; k++) {
         uint64_t cn = g_array_index(cl, uint64_t, k);
@@ -481,8 +486,9 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     }
     bool need_save = false;
     uint64_t seq = ++o->seq;
-    if (r == 0)
-        o->trunc_gen++;
+    /* And again once the blocks are gone, for fills that began while it
+     * waited. */
+    o->trunc_gen++;
     for (guint i = 0; r == 0 && i < held->len; i++) {
         CacheBlock *b = held->pdata[i];
         need_save |= b->disk_dirty;

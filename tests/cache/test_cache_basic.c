@@ -683,6 +683,65 @@ static void test_fill_racing_truncate(Fixture *f, gconstpointer data)
     g_cond_clear(&sf.cond);
 }
 
+static gpointer read_block1(gpointer data)
+{
+    SlowFill *sf = data;
+    uint8_t buf[BS];
+    g_assert_cmpint(cache_read(sf->c, 1, BS, buf, BS, NULL), ==, BS);
+    return NULL;
+}
+
+/* Truncate down into an absent block, then extend: the owner's bytes past
+ * the cut are zeros now. A fill of that partial block (or of any block
+ * past the cut) that began before the truncate must not be kept, absent
+ * as the block was. */
+static void test_fill_racing_truncate_partial(Fixture *f, gconstpointer data)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        SlowFill sf = { 0 };
+        g_mutex_init(&sf.lock);
+        g_cond_init(&sf.cond);
+        memset(sf.tape, 0xEE, sizeof sf.tape);
+        CacheConfig cfg = f->cfg;
+        cfg.fill = slow_fill;
+        cfg.owner = &sf;
+        Cache *c = sf.c = ct_open(&cfg);
+        g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
+        /* Block 0 dirty, block 1 absent (the one being filled). */
+        uint8_t w[BS];
+        memset(w, 0x11, BS);
+        g_assert_cmpint(cache_write(c, 1, 0, w, BS, NULL), ==, BS);
+        GThread *t = g_thread_new("reader", read_block1, &sf);
+        g_mutex_lock(&sf.lock);
+        while (sf.stage != 1)
+            g_cond_wait(&sf.cond, &sf.lock);
+        g_mutex_unlock(&sf.lock);
+        uint64_t cut = variant == 0 ? BS + BS / 2 : BS / 2;
+        g_assert_cmpint(cache_truncate(c, 1, cut, NULL), ==, 0);
+        g_assert_cmpint(cache_block_state(c, 1, BS, NULL), ==,
+                        CACHE_BLOCK_ABSENT);
+        g_mutex_lock(&sf.lock);
+        memset(sf.tape + cut, 0, sizeof sf.tape - cut); /* extended */
+        sf.stage = 2;
+        g_cond_broadcast(&sf.cond);
+        g_mutex_unlock(&sf.lock);
+        g_thread_join(t);
+        uint8_t buf[BS], want[BS];
+        memcpy(want, sf.tape + BS, BS);
+        g_assert_cmpint(cache_read(c, 1, BS, buf, BS, NULL), ==, BS);
+        g_assert_cmpmem(buf, BS, want, BS);
+        /* A write into the block merges with the new bytes too. */
+        g_assert_cmpint(cache_write(c, 1, BS + 8, w, 8, NULL), ==, 8);
+        memcpy(want + 8, w, 8);
+        g_assert_cmpint(cache_read(c, 1, BS, buf, BS, NULL), ==, BS);
+        g_assert_cmpmem(buf, BS, want, BS);
+        g_assert_cmpint(cache_object_delete(c, 1, NULL), ==, 0);
+        cache_close(c);
+        g_mutex_clear(&sf.lock);
+        g_cond_clear(&sf.cond);
+    }
+}
+
 static int count_open_data_files(void)
 {
     GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
@@ -755,5 +814,7 @@ int main(int argc, char **argv)
     ADD("/cache/stats", test_stats);
     ADD("/cache/object/open-files-budget", test_open_files_budget);
     ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
+    ADD("/cache/read/fill-racing-truncate-partial",
+        test_fill_racing_truncate_partial);
     return g_test_run();
 }
