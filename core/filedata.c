@@ -76,17 +76,20 @@ int filedata_fill(void *owner, uint64_t obj, uint64_t offset, void *buf, size_t 
     memset(buf, 0, len);
     g_autoptr(GArray) plan = g_array_new(FALSE, FALSE, sizeof(FillPiece));
     g_mutex_lock(&c->lock);
-    sqlite3_stmt *s = db_q(c, "SELECT 1 FROM versions WHERE id=?", "u", obj);
-    bool known = s && sqlite3_step(s) == SQLITE_ROW;
-    if (s)
-        sqlite3_reset(s);
-    if (!known) {
-        g_mutex_unlock(&c->lock);
-        g_warning("fill: cache object %" G_GUINT64_FORMAT " belongs to no file version "
-                  "and its block at %" G_GUINT64_FORMAT " is missing", obj, offset);
-        return -EIO;
-    }
     g_autoptr(GArray) ext = extent_list(c, obj, offset, len);
+    if (ext->len == 0) {
+        /* A hole, unless the object belongs to no version at all. */
+        sqlite3_stmt *s = db_q(c, "SELECT 1 FROM versions WHERE id=?", "u", obj);
+        bool known = s && sqlite3_step(s) == SQLITE_ROW;
+        if (s)
+            sqlite3_reset(s);
+        if (!known) {
+            g_mutex_unlock(&c->lock);
+            g_warning("fill: cache object %" G_GUINT64_FORMAT " belongs to no file version "
+                      "and its block at %" G_GUINT64_FORMAT " is missing", obj, offset);
+            return -EIO;
+        }
+    }
     g_mutex_unlock(&c->lock);
     for (guint i = 0; i < ext->len; i++) {
         Extent e = g_array_index(ext, Extent, i);

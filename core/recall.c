@@ -21,6 +21,12 @@ typedef struct {
     uint64_t used;  /* LRU tick */
 } OpenPart;
 
+typedef struct {
+    uint64_t off, len;
+    char volume[TAPE_VOLUME_NAME_MAX];
+    uint32_t fileno;
+} PartLocCache;
+
 struct Recall {
     Core *c;
     GMutex lock;
@@ -31,6 +37,8 @@ struct Recall {
     guint8 *ra_buf;
     size_t ra_window;
     uint64_t next_df, next_off; /* where a sequential reader continues */
+    uint64_t last_df;           /* the part found last (parts never change) */
+    PartLocCache last;
 };
 
 typedef struct {
@@ -135,10 +143,27 @@ int recall_read(Recall *rc, uint64_t df, uint64_t off, void *buf, size_t len, GE
 {
     Core *c = rc->c;
     g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(PartLoc));
-    int r = find_parts(c, df, off, len, parts, err);
-    if (r < 0)
+    /* Sequential reads stay in one part for a long time: reuse it. */
+    g_mutex_lock(&rc->lock);
+    if (rc->last_df == df && rc->last.len && off >= rc->last.off &&
+        off + len <= rc->last.off + rc->last.len) {
+        PartLoc p = { .off = rc->last.off, .len = rc->last.len, .fileno = rc->last.fileno };
+        memcpy(p.volume, rc->last.volume, sizeof p.volume);
+        g_array_append_val(parts, p);
+    }
+    g_mutex_unlock(&rc->lock);
+    int r = 0;
+    if (parts->len == 0 && (r = find_parts(c, df, off, len, parts, err)) < 0)
         return r;
     g_mutex_lock(&rc->lock);
+    if (parts->len == 1) {
+        PartLoc *p = &g_array_index(parts, PartLoc, 0);
+        rc->last_df = df;
+        rc->last.off = p->off;
+        rc->last.len = p->len;
+        rc->last.fileno = p->fileno;
+        memcpy(rc->last.volume, p->volume, sizeof rc->last.volume);
+    }
     uint64_t at = off, end = off + len;
     bool sequential = rc->next_df == df && rc->next_off == off;
     if (!sequential)
