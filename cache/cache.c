@@ -151,4 +151,5 @@ void cache_stats(Cache *c, CacheStats *out)
     out->clean_bytes = c->clean_bytes;
     out->size_limit = c->size_limit;
     g_mutex_unlock(&c->lock);
+    out->table_bytes = __atomic_load_n(&c->table_bytes, __ATOMIC_RELAXED);
 }

@@ -159,6 +159,7 @@ typedef struct {
     uint64_t size_limit;
     uint64_t fsyncs;                /* fsync/fdatasync calls made */
     uint64_t flushes;               /* calls to the flush function */
+    uint64_t table_bytes;           /* RAM held by block tables */
 } CacheStats;
 
 void cache_stats(Cache *c, CacheStats *out);

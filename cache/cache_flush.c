@@ -83,18 +83,19 @@ GArray *cache_dirty_slices(Cache *c, uint64_t id, uint64_t offset,
     g_mutex_lock(&o->lock);
     if (seq)
         *seq = o->seq;
-    g_autoptr(GArray) cl = obj_chunk_list(o);
+    g_autoptr(GPtrArray) dl = obj_dirty_chunks(o); /* only these matter */
     uint64_t run_first = 0, run_n = 0;
-    for (guint k = 0; any && k <= cl->len; k++) {
-        bool flush_run = k == cl->len;
-        uint64_t cn = flush_run ? 0 : g_array_index(cl, uint64_t, k);
-        if (!flush_run && !chunk_in_span(cn, first, last))
+    for (guint k = 0; any && k <= dl->len; k++) {
+        bool flush_run = k == dl->len;
+        CacheChunk *ch = flush_run ? NULL : dl->pdata[k];
+        uint64_t cn = flush_run ? 0 : ch->no;
+        if (!flush_run && (!ch->ndirty || !chunk_in_span(cn, first, last)))
             continue;
         for (uint64_t i = 0; !flush_run && i < CACHE_CHUNK; i++) {
             uint64_t idx = (cn << CACHE_CHUNK_SHIFT) + i;
             if (idx < first || idx > last)
                 continue;
-            CacheBlock *b = obj_block(o, idx, false);
+            CacheBlock *b = &ch->blocks[i];
             if (b->state != BLK_DIRTY)
                 continue;
             if (run_n && idx == run_first + run_n) {
@@ -137,16 +138,19 @@ int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
                        " of object %" PRIu64 " was never handed out "
                        "(latest %" PRIu64 ")", seq, id, o->seq);
     } else if (any) {
-        g_autoptr(GArray) cl = obj_chunk_list(o);
-        for (guint k = 0; k < cl->len; k++) {
-            uint64_t cn = g_array_index(cl, uint64_t, k);
-            if (!chunk_in_span(cn, first, last))
+        /* Only chunks with dirty blocks; taken first because cleaning
+         * takes a chunk out of the tree. DIRTY -> CLEAN frees no chunk. */
+        g_autoptr(GPtrArray) dl = obj_dirty_chunks(o);
+        for (guint k = 0; k < dl->len; k++) {
+            CacheChunk *ch = dl->pdata[k];
+            uint64_t cn = ch->no;
+            if (!ch->ndirty || !chunk_in_span(cn, first, last))
                 continue;
             for (uint64_t i = 0; i < CACHE_CHUNK; i++) {
                 uint64_t idx = (cn << CACHE_CHUNK_SHIFT) + i;
                 if (idx < first || idx > last)
                     continue;
-                CacheBlock *b = obj_block(o, idx, false);
+                CacheBlock *b = &ch->blocks[i];
                 /* A block a writer holds gets a newer seq when the write
                  * ends, so it stays dirty either way; leaving it alone
                  * keeps the writer's space reservation exact. */
@@ -168,8 +172,11 @@ static int drop_clean_one(CacheObject *o, GError **err)
     for (guint k = 0; k < cl->len && r >= 0; k++) {
         uint64_t cn = g_array_index(cl, uint64_t, k);
         for (uint64_t i = 0; i < CACHE_CHUNK && r >= 0; i++) {
+            /* Looked up each time: an eviction may free the chunk. */
             CacheBlock *b = obj_block(o, (cn << CACHE_CHUNK_SHIFT) + i,
                                       false);
+            if (!b)
+                break;
             if (b->state == BLK_CLEAN)
                 r = space_evict_locked(o, b, err);
         }
@@ -198,6 +205,7 @@ int cache_drop_clean(Cache *c, uint64_t id, GError **err)
         if (r == 0)
             r = drop_clean_one(l->data, err);
         cache_object_unref(l->data);
+        cache_fds_trim(c); /* evicting opens files: keep to the budget */
     }
     g_list_free(objs);
     return r;

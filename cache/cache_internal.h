@@ -5,7 +5,8 @@
  *   c->create_lock  serializes object create/delete (and file creation)
  *   o->save_lock    serializes writes of one object's state file; held
  *                   across fdatasync/rename (per object, never cache-wide)
- *   o->lock         the object's block table: state, seq, gen, holds,
+ *   o->lock         the object's block table (chunks, their counts,
+ *                   o->dirty_chunks, o->pins): state, seq, gen, holds,
  *                   disk_dirty of every block; o->seq, o->trunc_gen,
  *                   o->ndirty, o->nclean, o->deleted, o->fd, fd_used,
  *                   fd_busy, o->state_stale; o->cond
@@ -52,10 +53,20 @@ typedef struct CacheBlock {
     bool disk_dirty;       /* o->lock: the durable state file lists it */
 } CacheBlock;
 
-/* Block tables are two-level (a hash of chunks of blocks) so that block
- * addresses never move and a sparse object costs only what it uses. */
-#define CACHE_CHUNK_SHIFT 10
+/* Block tables are two-level (a hash of small chunks of blocks, see
+ * cache_chunk.c) so that block addresses never move and an object costs
+ * only what it uses. */
+#define CACHE_CHUNK_SHIFT 4
 #define CACHE_CHUNK ((uint64_t)1 << CACHE_CHUNK_SHIFT)
+
+typedef struct CacheChunk {
+    uint64_t no;           /* immutable: chunk number (hash/tree key) */
+    uint32_t ndirty;       /* o->lock: DIRTY blocks */
+    uint32_t ndisk;        /* o->lock: blocks with disk_dirty */
+    bool in_tree;          /* o->lock: listed in o->dirty_chunks */
+    CacheBlock blocks[CACHE_CHUNK];
+} CacheChunk;
+
 /* Object offsets must stay below this (-EFBIG). */
 #define CACHE_MAX_OFFSET ((uint64_t)1 << 60)
 
@@ -75,9 +86,13 @@ struct CacheObject {
     GList *fd_link;        /* c->lock: node in c->fd_lru, if queued */
     bool fd_listed;        /* c->lock: the fd list holds a ref */
     GHashTable *chunks;    /* o->lock: chunk number (uint64_t*) ->
-                              CacheBlock[CACHE_CHUNK] */
+                              CacheChunk* */
+    GTree *dirty_chunks;   /* o->lock: chunks with ndirty or ndisk, by
+                              number */
     uint64_t last_chunk_no; /* o->lock: one-entry lookup cache */
-    CacheBlock *last_chunk;
+    CacheChunk *last_chunk;
+    uint32_t pins;         /* o->lock: fills in flight and readers waiting
+                              for a hold; no chunk is freed while any */
     uint64_t seq;          /* write sequence */
     uint64_t trunc_gen;    /* truncations so far: a fill that ran across
                               one may hold bytes from before it */
@@ -115,6 +130,7 @@ struct Cache {
     unsigned fd_open, fd_max;
     bool fd_trimming;
     uint64_t dirty_bytes, clean_bytes, reserved_bytes;
+    uint64_t table_bytes;  /* atomic: bytes of block-table chunks */
     bool reclaiming;
     CacheStats st;         /* counters; dirty/clean filled in on read */
 };
@@ -138,13 +154,27 @@ int cache_statefile_write(Cache *c, const char *path, uint64_t id,
 int cache_statefile_read(Cache *c, const char *path, uint64_t id,
                          uint64_t *seq, GArray **runs, GError **err);
 
-/* cache_object.c: objects, block tables, holds, state saving. */
+/* cache_chunk.c: block tables. All need o->lock held. */
+void obj_chunks_init(CacheObject *o);
+void obj_chunks_clear(CacheObject *o);
+void obj_chunk_destroy(gpointer chunk);
+CacheChunk *block_chunk(CacheBlock *b);
+CacheBlock *obj_block(CacheObject *o, uint64_t idx, bool create);
+/* Lists the chunk in o->dirty_chunks iff it has dirty or disk_dirty
+ * blocks; call after changing its counts. */
+void obj_chunk_dirty_update(CacheObject *o, CacheChunk *ch);
+/* Frees the chunk of block idx if nothing in it is in use. */
+void obj_chunk_trim(CacheObject *o, uint64_t idx);
+/* Sorted chunk numbers of the object (GArray of uint64_t). */
+GArray *obj_chunk_list(CacheObject *o);
+/* The chunks of o->dirty_chunks in ascending order (GPtrArray of
+ * CacheChunk*, valid while o->lock stays held). */
+GPtrArray *obj_dirty_chunks(CacheObject *o);
+
+/* cache_object.c: objects, holds, state saving. */
 CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err);
 void cache_object_unref(CacheObject *o);
 CacheObject *cache_object_ref(CacheObject *o);
-CacheBlock *obj_block(CacheObject *o, uint64_t idx, bool create);
-/* Sorted chunk numbers of the object (GArray of uint64_t). */
-GArray *obj_chunk_list(CacheObject *o);
 /* cache_fds.c: at most fd_max object files open. obj_fd_locked opens on
  * demand (o->lock held); the fd may be used while o->lock is held, or
  * under a block hold, or with fd_busy raised. */

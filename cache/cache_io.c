@@ -91,12 +91,19 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
         b = obj_block(o, idx, true);
         uint32_t gen = b->gen;
         uint64_t tgen = o->trunc_gen;
+        o->pins++; /* keeps b's chunk until the hold is taken */
         g_mutex_unlock(&o->lock);
         r = call_fill(c, o, idx, fillbuf, err);
-        if (r < 0)
-            return r;
         g_mutex_lock(&o->lock);
-        if (!obj_hold_excl(o, b)) {
+        if (r < 0) {
+            o->pins--;
+            obj_chunk_trim(o, idx);
+            g_mutex_unlock(&o->lock);
+            return r;
+        }
+        bool held = obj_hold_excl(o, b);
+        o->pins--;
+        if (!held) {
             g_mutex_unlock(&o->lock);
             return object_gone(o, err);
         }
@@ -130,6 +137,7 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
         block_set_state(o, b, BLK_CLEAN);
     obj_release(o, b);
     obj_wake(o);
+    obj_chunk_trim(o, idx); /* not kept (cache-on-read off) */
     g_mutex_unlock(&o->lock);
     if (installed)
         space_reclaim(c);
@@ -340,6 +348,7 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
             goto out;
         }
         bool need_fill[2];
+        o->pins++; /* no chunk goes until the holds are taken */
         for (int k = 0; k < 2; k++) {
             CacheBlock *b = w.part[k] ? obj_block(o, w.pidx[k], true) : NULL;
             need_fill[k] = b && !w.filled[k] && b->state == BLK_ABSENT;
@@ -368,9 +377,16 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
         }
         if (r == 0)
             r = space_reserve(c, need, err);
-        if (r < 0)
+        if (r < 0) {
+            g_mutex_lock(&o->lock);
+            o->pins--;
+            obj_chunk_trim(o, w.first);
+            obj_chunk_trim(o, w.last);
+            g_mutex_unlock(&o->lock);
             goto out;
+        }
         g_mutex_lock(&o->lock);
+        o->pins--;
         r = write_hold(o, &w, use_file);
         if (r == 0 && c->size_limit) {
             /* Under the holds the states are settled: if more blocks
@@ -420,6 +436,11 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
         }
     }
     release_range(o, w.first, w.last + 1);
+    if (r < 0)
+        for (uint64_t i = w.first; i <= w.last; i += CACHE_CHUNK)
+            obj_chunk_trim(o, i);
+    if (r < 0)
+        obj_chunk_trim(o, w.last);
     g_mutex_unlock(&o->lock);
     space_unreserve(c, need);
     if (r == 0) {
@@ -470,8 +491,12 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
             continue;
         for (uint64_t i = 0; i < CACHE_CHUNK; i++) {
             uint64_t idx = (cn << CACHE_CHUNK_SHIFT) + i;
+            /* Looked up each time: while a hold was waited for, a chunk
+             * may have been freed. */
             CacheBlock *b = obj_block(o, idx, false);
             bool is_part = has_part && idx == part_idx;
+            if (!b)
+                break;
             if ((idx < gone && !is_part) || b->state == BLK_ABSENT)
                 continue;
             if (!obj_hold_excl(o, b)) {
@@ -525,11 +550,19 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     g_mutex_lock(&o->lock);
     if (zr < 0 && pb->state == BLK_CLEAN)
         block_set_state(o, pb, BLK_ABSENT);
-    for (guint i = 0; i < held->len; i++)
-        obj_release(o, held->pdata[i]);
-    if (pb)
+    g_autoptr(GArray) trim = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (guint i = 0; i < held->len; i++) {
+        CacheBlock *b = held->pdata[i];
+        obj_release(o, b);
+        g_array_append_val(trim, b->index);
+    }
+    if (pb) {
         obj_release(o, pb);
+        g_array_append_val(trim, pb->index);
+    }
     obj_wake(o);
+    for (guint i = 0; i < trim->len; i++) /* blocks may go with chunks */
+        obj_chunk_trim(o, g_array_index(trim, uint64_t, i));
     g_mutex_unlock(&o->lock);
     cache_object_unref(o);
     return r;

@@ -54,9 +54,7 @@ static CacheObject *obj_new(Cache *c, uint64_t id)
     g_mutex_init(&o->save_lock);
     g_mutex_init(&o->lock);
     g_cond_init(&o->cond);
-    o->chunks = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                      g_free);
-    o->last_chunk_no = UINT64_MAX;
+    obj_chunks_init(o);
     return o;
 }
 
@@ -72,7 +70,7 @@ void cache_object_unref(CacheObject *o)
         return;
     if (o->fd >= 0)
         close(o->fd);
-    g_hash_table_destroy(o->chunks);
+    obj_chunks_clear(o);
     g_free(o->path);
     g_free(o->state_path);
     g_mutex_clear(&o->save_lock);
@@ -97,49 +95,10 @@ CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err)
     return o;
 }
 
-CacheBlock *obj_block(CacheObject *o, uint64_t idx, bool create)
-{
-    uint64_t cn = idx >> CACHE_CHUNK_SHIFT;
-    CacheBlock *chunk;
-    if (cn == o->last_chunk_no) {
-        chunk = o->last_chunk;
-    } else {
-        chunk = g_hash_table_lookup(o->chunks, &cn);
-        if (!chunk) {
-            if (!create)
-                return NULL;
-            chunk = g_new0(CacheBlock, CACHE_CHUNK);
-            for (uint64_t i = 0; i < CACHE_CHUNK; i++) {
-                chunk[i].obj = o;
-                chunk[i].index = (cn << CACHE_CHUNK_SHIFT) + i;
-            }
-            uint64_t *key = g_new(uint64_t, 1);
-            *key = cn;
-            g_hash_table_insert(o->chunks, key, chunk);
-        }
-        o->last_chunk_no = cn;
-        o->last_chunk = chunk;
-    }
-    return &chunk[idx & (CACHE_CHUNK - 1)];
-}
-
 static gint cmp_u64(gconstpointer a, gconstpointer b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
-}
-
-GArray *obj_chunk_list(CacheObject *o)
-{
-    GArray *a = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t),
-                                  g_hash_table_size(o->chunks));
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, o->chunks);
-    while (g_hash_table_iter_next(&it, &key, NULL))
-        g_array_append_val(a, *(uint64_t *)key);
-    g_array_sort(a, cmp_u64);
-    return a;
 }
 
 static void obj_wait(CacheObject *o)
@@ -151,8 +110,10 @@ static void obj_wait(CacheObject *o)
 
 bool obj_hold_shared(CacheObject *o, CacheBlock *b)
 {
+    o->pins++; /* b's chunk stays while we wait */
     while ((b->writer || b->wwait) && !o->deleted)
         obj_wait(o);
+    o->pins--;
     if (o->deleted)
         return false;
     b->readers++;
@@ -193,19 +154,20 @@ void obj_wake(CacheObject *o)
         g_cond_broadcast(&o->cond);
 }
 
-/* Runs of dirty blocks (pairs of uint64_t: first, count). o->lock held. */
+/* Runs of dirty blocks (pairs of uint64_t: first, count). o->lock held.
+ * Visits only chunks with dirty blocks. */
 static GArray *obj_dirty_runs_locked(CacheObject *o)
 {
     GArray *runs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    g_autoptr(GArray) cl = obj_chunk_list(o);
+    g_autoptr(GPtrArray) dl = obj_dirty_chunks(o);
     uint64_t first = 0, count = 0;
-    for (guint k = 0; k < cl->len; k++) {
-        uint64_t cn = g_array_index(cl, uint64_t, k);
-        CacheBlock *chunk = g_hash_table_lookup(o->chunks, &cn);
-        for (uint64_t i = 0; i < CACHE_CHUNK; i++) {
-            if (chunk[i].state != BLK_DIRTY)
+    for (guint k = 0; k < dl->len; k++) {
+        CacheChunk *ch = dl->pdata[k];
+        for (uint64_t i = 0; ch->ndirty && i < CACHE_CHUNK; i++) {
+            CacheBlock *b = &ch->blocks[i];
+            if (b->state != BLK_DIRTY)
                 continue;
-            if (count && chunk[i].index == first + count) {
+            if (count && b->index == first + count) {
                 count++;
                 continue;
             }
@@ -213,7 +175,7 @@ static GArray *obj_dirty_runs_locked(CacheObject *o)
                 g_array_append_val(runs, first);
                 g_array_append_val(runs, count);
             }
-            first = chunk[i].index;
+            first = b->index;
             count = 1;
         }
     }
@@ -224,22 +186,39 @@ static GArray *obj_dirty_runs_locked(CacheObject *o)
     return runs;
 }
 
-/* Sets disk_dirty to exactly the blocks of `runs`. o->lock held. */
+/* Sets disk_dirty to exactly the blocks of `runs`. o->lock held. Visits
+ * only chunks that had or get such blocks. */
 static void obj_set_disk_dirty_locked(CacheObject *o, const GArray *runs)
 {
-    GHashTableIter it;
-    gpointer value;
-    g_hash_table_iter_init(&it, o->chunks);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        CacheBlock *chunk = value;
-        for (uint64_t i = 0; i < CACHE_CHUNK; i++)
-            chunk[i].disk_dirty = false;
+    g_autoptr(GPtrArray) dl = obj_dirty_chunks(o);
+    for (guint k = 0; k < dl->len; k++) {
+        CacheChunk *ch = dl->pdata[k];
+        for (uint64_t i = 0; ch->ndisk && i < CACHE_CHUNK; i++) {
+            if (ch->blocks[i].disk_dirty) {
+                ch->blocks[i].disk_dirty = false;
+                ch->ndisk--;
+            }
+        }
     }
     for (guint k = 0; k + 1 < runs->len; k += 2) {
         uint64_t first = g_array_index(runs, uint64_t, k);
         uint64_t count = g_array_index(runs, uint64_t, k + 1);
-        for (uint64_t i = 0; i < count; i++)
-            obj_block(o, first + i, true)->disk_dirty = true;
+        for (uint64_t i = 0; i < count; i++) {
+            CacheBlock *b = obj_block(o, first + i, true);
+            if (!b->disk_dirty) {
+                b->disk_dirty = true;
+                CacheChunk *ch = block_chunk(b);
+                ch->ndisk++;
+                obj_chunk_dirty_update(o, ch);
+            }
+        }
+    }
+    /* Chunks left with nothing dirty leave the tree, and go if empty. */
+    for (guint k = 0; k < dl->len; k++) {
+        CacheChunk *ch = dl->pdata[k];
+        obj_chunk_dirty_update(o, ch);
+        if (!ch->in_tree)
+            obj_chunk_trim(o, ch->no << CACHE_CHUNK_SHIFT);
     }
 }
 
@@ -352,6 +331,10 @@ static int obj_load(Cache *c, uint64_t id, GError **err)
                 b->state = BLK_DIRTY;
                 b->disk_dirty = true;
                 b->seq = seq;
+                CacheChunk *ch = block_chunk(b);
+                ch->ndirty++;
+                ch->ndisk++;
+                obj_chunk_dirty_update(o, ch);
             }
             o->ndirty += count;
         }
@@ -429,9 +412,15 @@ void cache_objects_close(Cache *c)
     for (GList *l = objs; l; l = l->next) {
         CacheObject *o = l->data;
         g_autoptr(GError) e = NULL;
-        /* A clean close leaves every dirty byte and state durable. */
-        if ((o->state_stale || o->ndirty) && obj_save_state(o, &e) < 0)
+        /* A clean close leaves every dirty byte and state durable. An
+         * object with no dirty block that its state file does not list
+         * either (no chunk in dirty_chunks) has nothing to save. */
+        g_mutex_lock(&o->lock);
+        bool save = g_tree_nnodes(o->dirty_chunks) > 0;
+        g_mutex_unlock(&o->lock);
+        if (save && obj_save_state(o, &e) < 0)
             g_warning("%s", e->message);
+        cache_fds_trim(c); /* saving opens files: keep to the budget */
     }
     g_list_free(objs);
     cache_fds_close_all(c);
@@ -506,10 +495,10 @@ int cache_object_delete(Cache *c, uint64_t id, GError **err)
     gpointer value;
     g_hash_table_iter_init(&it, o->chunks);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        CacheBlock *chunk = value;
+        CacheChunk *ch = value;
         for (uint64_t i = 0; i < CACHE_CHUNK; i++)
-            if (chunk[i].state != BLK_ABSENT)
-                block_set_state(o, &chunk[i], BLK_ABSENT);
+            if (ch->blocks[i].state != BLK_ABSENT)
+                block_set_state(o, &ch->blocks[i], BLK_ABSENT);
     }
     bool drop = obj_fd_close_locked(o);
     g_mutex_unlock(&o->lock);

@@ -86,8 +86,14 @@ void block_set_state(CacheObject *o, CacheBlock *b, uint8_t state)
         o->state_stale = true;
     }
     g_mutex_unlock(&c->lock);
+    CacheChunk *ch = block_chunk(b);
+    if (b->state == BLK_DIRTY)
+        ch->ndirty--;
+    if (state == BLK_DIRTY)
+        ch->ndirty++;
     b->state = state;
     b->gen++;
+    obj_chunk_dirty_update(o, ch);
 }
 
 int space_reserve(Cache *c, uint64_t need, GError **err)
@@ -187,6 +193,7 @@ int space_evict_locked(CacheObject *o, CacheBlock *b, GError **err)
     }
     obj_release(o, b);
     obj_wake(o);
+    obj_chunk_trim(o, b->index);
     return r;
 }
 
@@ -204,15 +211,20 @@ void space_reclaim(Cache *c)
            tries-- > 0) {
         CacheBlock *b = c->lru_head;
         CacheObject *o = cache_object_ref(b->obj);
+        uint64_t idx = b->index;
         /* If it cannot go now (held), it was just used: it goes last. */
         lru_touch_locked(c, b);
         g_mutex_unlock(&c->lock);
         g_autoptr(GError) e = NULL;
         g_mutex_lock(&o->lock);
-        if (space_evict_locked(o, b, &e) < 0)
+        /* Looked up again: with c->lock dropped, the block may have been
+         * evicted by another thread and its chunk freed. */
+        b = obj_block(o, idx, false);
+        if (b && space_evict_locked(o, b, &e) < 0)
             g_warning("reclaim: %s", e->message);
         g_mutex_unlock(&o->lock);
         cache_object_unref(o);
+        cache_fds_trim(c); /* evicting opens files: keep to the budget */
         g_mutex_lock(&c->lock);
     }
     c->reclaiming = false;
