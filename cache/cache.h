@@ -73,10 +73,12 @@ typedef struct {
 
 /* Refuses (NULL, one-line *err) a directory of another store
  * (-EMEDIUMTYPE), of an unknown format version (-ENOTSUP), with a damaged
- * label or state file (-EBADMSG), with another block size (-EINVAL), a
- * non-empty directory without a label (-ENOTEMPTY), or one already open
- * (-EBUSY). Dirty blocks of every object come back; clean ones are
- * forgotten. */
+ * label (-EBADMSG), with another block size (-EINVAL), a non-empty
+ * directory without a label (-ENOTEMPTY), or one already open (-EBUSY).
+ * Dirty blocks of every object come back; clean ones are forgotten.
+ * An object whose state file is damaged (or of another version, or
+ * without its data file) does not stop the open: it is quarantined (see
+ * cache_damaged_objects). */
 Cache *cache_open(const CacheConfig *cfg, GError **err);
 /* Makes every dirty block and state durable (in every mode), then frees.
  * No other call may run on the cache during or after it. */
@@ -94,6 +96,15 @@ int cache_object_delete(Cache *c, uint64_t id, GError **err);
 /* Object ids that have dirty blocks (after a restart: what is still to
  * flush). GArray of uint64_t. */
 GArray *cache_dirty_objects(Cache *c);
+
+/* Object ids quarantined at open because their state file was damaged
+ * (GArray of uint64_t, ascending). Their files are set aside as
+ * "<name>.damaged" with a warning naming them; the object exists, but
+ * every call on it except cache_object_exists/create/delete fails with
+ * -EIO (its dirty bytes are unknown, so its reads never return zeros as
+ * data). cache_object_delete removes it and the set-aside files. It stays
+ * quarantined across restarts until deleted. */
+GArray *cache_damaged_objects(Cache *c);
 
 ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
                    size_t len, GError **err);

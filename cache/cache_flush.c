@@ -43,9 +43,10 @@ static bool chunk_in_span(uint64_t cn, uint64_t first, uint64_t last)
 
 int cache_fsync(Cache *c, uint64_t id, GError **err)
 {
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     CacheMode mode = (CacheMode)g_atomic_int_get(&c->mode);
     int r = 0;
     if (mode != CACHE_UNSAFE)
@@ -71,7 +72,8 @@ int cache_fsync(Cache *c, uint64_t id, GError **err)
 GArray *cache_dirty_slices(Cache *c, uint64_t id, uint64_t offset,
                            uint64_t len, uint64_t *seq, GError **err)
 {
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
         return NULL;
     GArray *out = g_array_new(FALSE, FALSE, sizeof(CacheSlice));
@@ -126,9 +128,10 @@ GArray *cache_dirty_slices(Cache *c, uint64_t id, uint64_t offset,
 int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
                      uint64_t seq, GError **err)
 {
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     uint64_t first, last, end;
     bool any = block_span(c, offset, len, &first, &last, &end);
     int r = 0;
@@ -188,9 +191,10 @@ static int drop_clean_one(CacheObject *o, GError **err)
 int cache_drop_clean(Cache *c, uint64_t id, GError **err)
 {
     if (id != 0) {
-        CacheObject *o = cache_object_lookup(c, id, err);
+        int lrc = 0;
+        CacheObject *o = cache_object_lookup(c, id, &lrc, err);
         if (!o)
-            return -ENOENT;
+            return lrc;
         int r = drop_clean_one(o, err);
         cache_object_unref(o);
         return r;
@@ -213,9 +217,10 @@ int cache_drop_clean(Cache *c, uint64_t id, GError **err)
 
 int cache_block_state(Cache *c, uint64_t id, uint64_t offset, GError **err)
 {
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     g_mutex_lock(&o->lock);
     CacheBlock *b = offset < CACHE_MAX_OFFSET
                         ? obj_block(o, offset >> c->block_shift, false) : NULL;
@@ -229,9 +234,10 @@ int cache_block_state(Cache *c, uint64_t id, uint64_t offset, GError **err)
 int cache_object_usage(Cache *c, uint64_t id, uint64_t *dirty,
                        uint64_t *clean, GError **err)
 {
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     g_mutex_lock(&o->lock);
     if (dirty)
         *dirty = o->ndirty * c->block_size;

@@ -101,6 +101,7 @@ struct CacheObject {
     uint64_t nholds;       /* blocks held */
     uint32_t waiters;      /* threads waiting on o->cond */
     bool deleted;
+    bool damaged;          /* immutable: quarantined at open (no blocks) */
     bool state_stale;      /* the dirty set differs from the state file */
 };
 
@@ -172,7 +173,10 @@ GArray *obj_chunk_list(CacheObject *o);
 GPtrArray *obj_dirty_chunks(CacheObject *o);
 
 /* cache_object.c: objects, holds, state saving. */
-CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err);
+/* The object, with a ref; NULL and *rc = -ENOENT (no such object) or
+ * -EIO (quarantined: its state file was damaged) with *err set. */
+CacheObject *cache_object_lookup(Cache *c, uint64_t id, int *rc,
+                                 GError **err);
 void cache_object_unref(CacheObject *o);
 CacheObject *cache_object_ref(CacheObject *o);
 /* cache_fds.c: at most fd_max object files open. obj_fd_locked opens on

@@ -152,9 +152,10 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
     int r = check_range(offset, len, err);
     if (r < 0)
         return r;
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     unsigned shift = c->block_shift;
     uint64_t pos = offset, end = offset + len;
     uint64_t last_idx = len ? (end - 1) >> shift : 0;
@@ -319,9 +320,10 @@ ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
     int r = check_range(offset, len, err);
     if (r < 0)
         return r;
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     if (len == 0) {
         cache_object_unref(o);
         return 0;
@@ -464,9 +466,10 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     if (size > CACHE_MAX_OFFSET)
         return cache_fail(err, EFBIG, "cannot truncate a cache object to %"
                           PRIu64 " bytes: too large", size);
-    CacheObject *o = cache_object_lookup(c, id, err);
+    int lrc = 0;
+    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
     if (!o)
-        return -ENOENT;
+        return lrc;
     unsigned shift = c->block_shift;
     uint64_t bs = c->block_size;
     uint64_t gone = (size + bs - 1) >> shift;     /* first block dropped */

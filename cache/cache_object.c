@@ -79,7 +79,8 @@ void cache_object_unref(CacheObject *o)
     g_free(o);
 }
 
-CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err)
+CacheObject *cache_object_lookup(Cache *c, uint64_t id, int *rc,
+                                 GError **err)
 {
     g_mutex_lock(&c->lock);
     CacheObject *o = g_hash_table_lookup(c->objects, &id);
@@ -89,9 +90,16 @@ CacheObject *cache_object_lookup(Cache *c, uint64_t id, GError **err)
     g_mutex_unlock(&c->lock);
     if (trim)
         cache_fds_trim(c);
-    if (!o)
-        cache_fail(err, ENOENT, "cache object %" PRIu64 " does not exist",
-                   id);
+    if (!o) {
+        *rc = cache_fail(err, ENOENT, "cache object %" PRIu64 " does not "
+                         "exist", id);
+    } else if (o->damaged) {
+        *rc = cache_fail(err, EIO, "cache object %" PRIu64 " is "
+                         "quarantined: its state file was damaged (see %s"
+                         ".damaged)", id, o->state_path);
+        cache_object_unref(o);
+        o = NULL;
+    }
     return o;
 }
 
@@ -298,6 +306,39 @@ static void obj_forget_clean(CacheObject *o, int fd)
     }
 }
 
+static void obj_insert(Cache *c, CacheObject *o)
+{
+    uint64_t *key = g_new(uint64_t, 1);
+    *key = o->id;
+    g_hash_table_insert(c->objects, key, o);
+}
+
+/* Sets the files of a damaged object aside as <name>.damaged (kept for a
+ * look by hand; cache_object_delete removes them) and registers it as
+ * quarantined: it has no blocks and every access but delete fails with
+ * EIO, so its lost dirty bytes are never served or flushed as zeros. */
+static void obj_quarantine(Cache *c, uint64_t id, const char *why)
+{
+    if (g_hash_table_contains(c->objects, &id))
+        return;
+    CacheObject *o = obj_new(c, id);
+    o->damaged = true;
+    const char *paths[2] = { o->state_path, o->path };
+    for (int k = 0; why && k < 2; k++) {
+        g_autofree char *aside = g_strconcat(paths[k], ".damaged", NULL);
+        if (rename(paths[k], aside) < 0 && errno != ENOENT)
+            g_warning("cannot set aside %s: %s", paths[k],
+                      g_strerror(errno));
+    }
+    if (why) {
+        g_warning("%s; cache object %" PRIu64 " is quarantined (files set "
+                  "aside as %s.damaged and %s.damaged); its reads fail with "
+                  "EIO", why, id, o->state_path, o->path);
+        cache_fsync_fd(c, c->dir_fd, false);
+    }
+    obj_insert(c, o);
+}
+
 static int obj_load(Cache *c, uint64_t id, GError **err)
 {
     CacheObject *o = obj_new(c, id);
@@ -311,9 +352,18 @@ static int obj_load(Cache *c, uint64_t id, GError **err)
     if (access(o->state_path, F_OK) == 0) {
         GArray *runs = NULL;
         uint64_t seq = 0;
-        r = cache_statefile_read(c, o->state_path, id, &seq, &runs, err);
-        if (r < 0)
+        GError *se = NULL;
+        r = cache_statefile_read(c, o->state_path, id, &seq, &runs, &se);
+        if (r == -EBADMSG || r == -ENOTSUP) {
+            obj_quarantine(c, id, se->message);
+            g_error_free(se);
+            r = 0;
             goto out;
+        }
+        if (r < 0) {
+            g_propagate_error(err, se);
+            goto out;
+        }
         o->seq = seq;
         for (guint k = 0; k + 1 < runs->len; k += 2) {
             uint64_t first = g_array_index(runs, uint64_t, k);
@@ -321,9 +371,13 @@ static int obj_load(Cache *c, uint64_t id, GError **err)
             if ((first + count) * (uint64_t)c->block_size >
                 (uint64_t)st.st_size) {
                 g_array_unref(runs);
-                r = cache_fail(err, EBADMSG, "cache state file %s is "
-                               "damaged (dirty blocks past the end of %s)",
-                               o->state_path, o->path);
+                g_autofree char *why = g_strdup_printf(
+                    "cache state file %s is damaged (dirty blocks past the "
+                    "end of %s)", o->state_path, o->path);
+                obj_chunks_clear(o); /* drop what was set up so far */
+                obj_chunks_init(o);
+                o->ndirty = 0;
+                obj_quarantine(c, id, why);
                 goto out;
             }
             for (uint64_t i = 0; i < count; i++) {
@@ -341,9 +395,7 @@ static int obj_load(Cache *c, uint64_t id, GError **err)
         g_array_unref(runs);
     }
     c->dirty_bytes += o->ndirty * c->block_size;
-    uint64_t *key = g_new(uint64_t, 1);
-    *key = id;
-    g_hash_table_insert(c->objects, key, o);
+    obj_insert(c, o);
     return 0;
 out:
     cache_object_unref(o);
@@ -368,17 +420,29 @@ int cache_objects_load(Cache *c, GError **err)
         }
         bool is_data = len == 16 + 5 && g_str_has_suffix(name, ".data");
         bool is_state = len == 16 + 6 && g_str_has_suffix(name, ".state");
-        if (!is_data && !is_state)
+        bool is_aside = (len == 16 + 13 && g_str_has_suffix(name,
+                                                            ".data.damaged"))
+                        || (len == 16 + 14 && g_str_has_suffix(name,
+                                                    ".state.damaged"));
+        if (!is_data && !is_state && !is_aside)
             continue;
         g_autofree char *hex = g_strndup(name, 16);
         guint64 id = 0;
         if (!g_ascii_string_to_unsigned(hex, 16, 1, UINT64_MAX, &id, NULL))
             continue;
+        if (g_hash_table_contains(c->objects, &id))
+            continue; /* loaded or quarantined already */
+        if (is_aside) { /* quarantined at an earlier open */
+            obj_quarantine(c, id, NULL);
+            continue;
+        }
         if (is_state) {
             g_autofree char *data = g_strdup_printf("%s/%s.data", c->dir, hex);
-            if (access(data, F_OK) != 0)
-                r = cache_fail(err, EBADMSG, "cache state file %s/%s has no "
-                               "data file", c->dir, name);
+            if (access(data, F_OK) != 0) {
+                g_autofree char *why = g_strdup_printf(
+                    "cache state file %s/%s has no data file", c->dir, name);
+                obj_quarantine(c, id, why);
+            }
             continue;
         }
         r = obj_load(c, id, err);
@@ -392,6 +456,8 @@ int cache_objects_load(Cache *c, GError **err)
     g_hash_table_iter_init(&it, c->objects);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         CacheObject *o = value;
+        if (o->damaged)
+            continue;
         if (o->ndirty == 0) {
             if (truncate(o->path, 0) < 0)
                 g_warning("cannot empty cache file %s: %s", o->path,
@@ -514,6 +580,13 @@ int cache_object_delete(Cache *c, uint64_t id, GError **err)
     if (r == 0 && unlink(o->path) < 0 && errno != ENOENT)
         r = cache_fail(err, errno, "cannot remove %s: %s", o->path,
                        g_strerror(errno));
+    for (int k = 0; r == 0 && o->damaged && k < 2; k++) {
+        g_autofree char *aside = g_strconcat(k ? o->path : o->state_path,
+                                             ".damaged", NULL);
+        if (unlink(aside) < 0 && errno != ENOENT)
+            r = cache_fail(err, errno, "cannot remove %s: %s", aside,
+                           g_strerror(errno));
+    }
     g_mutex_unlock(&o->save_lock);
     cache_object_unref(o);
     g_mutex_unlock(&c->create_lock);
@@ -537,6 +610,23 @@ GArray *cache_dirty_objects(Cache *c)
         cache_object_unref(o);
     }
     g_list_free(objs);
+    g_array_sort(ids, cmp_u64);
+    return ids;
+}
+
+GArray *cache_damaged_objects(Cache *c)
+{
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_mutex_lock(&c->lock);
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, c->objects);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        CacheObject *o = value;
+        if (o->damaged) /* immutable */
+            g_array_append_val(ids, o->id);
+    }
+    g_mutex_unlock(&c->lock);
     g_array_sort(ids, cmp_u64);
     return ids;
 }
