@@ -150,6 +150,7 @@ void cache_stats(Cache *c, CacheStats *out)
     out->dirty_bytes = c->dirty_bytes;
     out->clean_bytes = c->clean_bytes;
     out->size_limit = c->size_limit;
+    out->objects = g_hash_table_size(c->objects);
     g_mutex_unlock(&c->lock);
     out->table_bytes = __atomic_load_n(&c->table_bytes, __ATOMIC_RELAXED);
 }

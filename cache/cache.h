@@ -89,7 +89,12 @@ void cache_set_mode(Cache *c, CacheMode mode);
 /* Objects. create is idempotent; delete removes the bytes and the states,
  * dirty or not (the owner decides that the data is no longer wanted).
  * Ids are > 0 (0 stands for "all" in cache_drop_clean). Reading or writing
- * an object that was not created fails with -ENOENT. */
+ * an object that was not created fails with -ENOENT.
+ * cache_object_exists: created and not deleted since, across restarts
+ * (its data file is there). Existence is cheap: an object with no block
+ * cached holds no block table and no open file, and at open only objects
+ * with dirty blocks are loaded; the others are loaded on first use, with
+ * nothing cached (their clean bytes were forgotten at the restart). */
 int cache_object_create(Cache *c, uint64_t id, GError **err);
 bool cache_object_exists(Cache *c, uint64_t id);
 int cache_object_delete(Cache *c, uint64_t id, GError **err);
@@ -171,6 +176,7 @@ typedef struct {
     uint64_t fsyncs;                /* fsync/fdatasync calls made */
     uint64_t flushes;               /* calls to the flush function */
     uint64_t table_bytes;           /* RAM held by block tables */
+    uint64_t objects;               /* objects held in memory */
 } CacheStats;
 
 void cache_stats(Cache *c, CacheStats *out);

@@ -163,7 +163,7 @@ int cache_mark_clean(Cache *c, uint64_t id, uint64_t offset, uint64_t len,
         }
     }
     g_mutex_unlock(&o->lock);
-    cache_object_unref(o);
+    obj_put(o);
     return r;
 }
 
@@ -196,7 +196,7 @@ int cache_drop_clean(Cache *c, uint64_t id, GError **err)
         if (!o)
             return lrc;
         int r = drop_clean_one(o, err);
-        cache_object_unref(o);
+        obj_put(o);
         return r;
     }
     g_mutex_lock(&c->lock);
@@ -208,7 +208,7 @@ int cache_drop_clean(Cache *c, uint64_t id, GError **err)
     for (GList *l = objs; l; l = l->next) {
         if (r == 0)
             r = drop_clean_one(l->data, err);
-        cache_object_unref(l->data);
+        obj_put(l->data);
         cache_fds_trim(c); /* evicting opens files: keep to the budget */
     }
     g_list_free(objs);

@@ -179,6 +179,10 @@ CacheObject *cache_object_lookup(Cache *c, uint64_t id, int *rc,
                                  GError **err);
 void cache_object_unref(CacheObject *o);
 CacheObject *cache_object_ref(CacheObject *o);
+/* Drops a ref taken by cache_object_lookup; if the object has no block
+ * left (all absent, nothing held), first closes its file: an idle object
+ * costs only its small in-memory record. No lock held. */
+void obj_put(CacheObject *o);
 /* cache_fds.c: at most fd_max object files open. obj_fd_locked opens on
  * demand (o->lock held); the fd may be used while o->lock is held, or
  * under a block hold, or with fd_busy raised. */

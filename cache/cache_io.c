@@ -229,7 +229,7 @@ ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
         c->st.bytes_read += miss_bytes;
         g_mutex_unlock(&c->lock);
     }
-    cache_object_unref(o);
+    obj_put(o);
     return r < 0 ? r : (ssize_t)len;
 }
 
@@ -567,6 +567,6 @@ int cache_truncate(Cache *c, uint64_t id, uint64_t size, GError **err)
     for (guint i = 0; i < trim->len; i++) /* blocks may go with chunks */
         obj_chunk_trim(o, g_array_index(trim, uint64_t, i));
     g_mutex_unlock(&o->lock);
-    cache_object_unref(o);
+    obj_put(o);
     return r;
 }

@@ -79,6 +79,38 @@ void cache_object_unref(CacheObject *o)
     g_free(o);
 }
 
+static void obj_insert(Cache *c, CacheObject *o)
+{
+    uint64_t *key = g_new(uint64_t, 1);
+    *key = o->id;
+    g_hash_table_insert(c->objects, key, o);
+}
+
+/* The object, loading it if it is not in memory but its data file exists
+ * (no ref taken; NULL if there is no such object). An object not loaded
+ * has no dirty block (those are all loaded at open), so the bytes in its
+ * file are forgotten clean ones: the file is emptied. c->create_lock
+ * held. */
+static CacheObject *obj_find_or_load(Cache *c, uint64_t id)
+{
+    g_mutex_lock(&c->lock);
+    CacheObject *o = g_hash_table_lookup(c->objects, &id);
+    g_mutex_unlock(&c->lock);
+    if (o)
+        return o;
+    g_autofree char *path = cache_object_path(c, id);
+    if (access(path, F_OK) != 0)
+        return NULL;
+    o = obj_new(c, id);
+    if (truncate(o->path, 0) < 0)
+        g_warning("cannot empty cache file %s: %s", o->path,
+                  g_strerror(errno));
+    g_mutex_lock(&c->lock);
+    obj_insert(c, o);
+    g_mutex_unlock(&c->lock);
+    return o;
+}
+
 CacheObject *cache_object_lookup(Cache *c, uint64_t id, int *rc,
                                  GError **err)
 {
@@ -88,6 +120,13 @@ CacheObject *cache_object_lookup(Cache *c, uint64_t id, int *rc,
         cache_object_ref(o);
     bool trim = c->fd_open > c->fd_max;
     g_mutex_unlock(&c->lock);
+    if (!o && id != 0) {
+        g_mutex_lock(&c->create_lock);
+        o = obj_find_or_load(c, id);
+        if (o)
+            cache_object_ref(o); /* in the table: c->lock not needed */
+        g_mutex_unlock(&c->create_lock);
+    }
     if (trim)
         cache_fds_trim(c);
     if (!o) {
@@ -306,13 +345,6 @@ static void obj_forget_clean(CacheObject *o, int fd)
     }
 }
 
-static void obj_insert(Cache *c, CacheObject *o)
-{
-    uint64_t *key = g_new(uint64_t, 1);
-    *key = o->id;
-    g_hash_table_insert(c->objects, key, o);
-}
-
 /* Sets the files of a damaged object aside as <name>.damaged (kept for a
  * look by hand; cache_object_delete removes them) and registers it as
  * quarantined: it has no blocks and every access but delete fails with
@@ -394,6 +426,12 @@ static int obj_load(Cache *c, uint64_t id, GError **err)
         }
         g_array_unref(runs);
     }
+    if (o->ndirty == 0) {
+        /* Nothing dirty: not loaded (see obj_find_or_load), and the state
+         * file, which says nothing, goes. */
+        unlink(o->state_path);
+        goto out;
+    }
     c->dirty_bytes += o->ndirty * c->block_size;
     obj_insert(c, o);
     return 0;
@@ -436,15 +474,18 @@ int cache_objects_load(Cache *c, GError **err)
             obj_quarantine(c, id, NULL);
             continue;
         }
-        if (is_state) {
-            g_autofree char *data = g_strdup_printf("%s/%s.data", c->dir, hex);
-            if (access(data, F_OK) != 0) {
-                g_autofree char *why = g_strdup_printf(
-                    "cache state file %s/%s has no data file", c->dir, name);
-                obj_quarantine(c, id, why);
-            }
+        if (is_data)
+            continue; /* no state file, or loaded with it: see below */
+        g_autofree char *data = g_strdup_printf("%s/%s.data", c->dir, hex);
+        if (access(data, F_OK) != 0) {
+            g_autofree char *why = g_strdup_printf(
+                "cache state file %s/%s has no data file", c->dir, name);
+            obj_quarantine(c, id, why);
             continue;
         }
+        /* Only objects with dirty blocks are loaded; the others (a data
+         * file without a state file listing dirty blocks) hold only
+         * forgotten clean bytes and are loaded on first use. */
         r = obj_load(c, id, err);
     }
     closedir(d);
@@ -531,12 +572,31 @@ bool cache_object_exists(Cache *c, uint64_t id)
     g_mutex_lock(&c->lock);
     bool r = g_hash_table_contains(c->objects, &id);
     g_mutex_unlock(&c->lock);
+    if (!r && id != 0) { /* not loaded: its data file says */
+        g_autofree char *path = cache_object_path(c, id);
+        r = access(path, F_OK) == 0;
+    }
     return r;
+}
+
+void obj_put(CacheObject *o)
+{
+    bool drop = false;
+    g_mutex_lock(&o->lock);
+    if (o->fd >= 0 && o->ndirty == 0 && o->nclean == 0 && o->nholds == 0 &&
+        o->pins == 0 && o->fd_busy == 0 && !o->deleted)
+        drop = obj_fd_close_locked(o);
+    g_mutex_unlock(&o->lock);
+    if (drop)
+        cache_object_unref(o); /* the fd list's ref */
+    cache_object_unref(o);
 }
 
 int cache_object_delete(Cache *c, uint64_t id, GError **err)
 {
     g_mutex_lock(&c->create_lock);
+    if (id != 0)
+        obj_find_or_load(c, id); /* an object not loaded goes too */
     g_mutex_lock(&c->lock);
     CacheObject *o = g_hash_table_lookup(c->objects, &id);
     if (o) {

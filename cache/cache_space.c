@@ -223,7 +223,7 @@ void space_reclaim(Cache *c)
         if (b && space_evict_locked(o, b, &e) < 0)
             g_warning("reclaim: %s", e->message);
         g_mutex_unlock(&o->lock);
-        cache_object_unref(o);
+        obj_put(o);
         cache_fds_trim(c); /* evicting opens files: keep to the budget */
         g_mutex_lock(&c->lock);
     }

@@ -112,6 +112,93 @@ static void test_sparse_dirty_walk(Fixture *f, gconstpointer data)
     cache_close(c);
 }
 
+static int open_data_files(void)
+{
+    GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+    g_assert_nonnull(d);
+    int n = 0;
+    const char *name;
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *p = g_build_filename("/proc/self/fd", name, NULL);
+        g_autofree char *target = g_file_read_link(p, NULL);
+        if (target && g_str_has_suffix(target, ".data"))
+            n++;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+static uint64_t objects_loaded(Cache *c)
+{
+    CacheStats st;
+    cache_stats(c, &st);
+    return st.objects;
+}
+
+/* Objects whose blocks are all gone close their files; at open only
+ * objects with dirty blocks are loaded; the others still exist, are
+ * loaded on first use with nothing cached, and can be deleted. */
+static void test_idle_objects(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    enum { N = 40 };
+    Cache *c = ct_open(&f->cfg);
+    char b[BS];
+    for (uint64_t id = 1; id <= N; id++) {
+        memset(b, (int)id, sizeof b);
+        g_assert_cmpint(cache_object_create(c, id, NULL), ==, 0);
+        g_assert_cmpint(cache_write(c, id, 0, b, BS, NULL), ==, BS);
+        g_assert_cmpint(cache_fsync(c, id, NULL), ==, 0);
+    }
+    g_assert_cmpint(open_data_files(), >=, N);
+    /* The odd ones are flushed, cleaned and evicted. */
+    for (uint64_t id = 1; id <= N; id += 2) {
+        uint64_t seq = 0;
+        g_autoptr(GArray) sl = cache_dirty_slices(c, id, 0, 0, &seq, NULL);
+        g_assert_cmpint(cache_mark_clean(c, id, 0, 0, seq, NULL), ==, 0);
+        g_assert_cmpint(cache_drop_clean(c, id, NULL), ==, 0);
+    }
+    g_assert_cmpint(open_data_files(), ==, N / 2);
+    g_assert_true(cache_object_exists(c, 1));
+    cache_close(c);
+
+    c = ct_open(&f->cfg);
+    g_assert_cmpuint(objects_loaded(c), ==, N / 2);
+    g_autoptr(GArray) dirty = cache_dirty_objects(c);
+    g_assert_cmpuint(dirty->len, ==, N / 2);
+    g_autofree char *st1 = g_build_filename(f->dir, "0000000000000001.state",
+                                            NULL);
+    g_assert_false(g_file_test(st1, G_FILE_TEST_EXISTS));
+    for (uint64_t id = 1; id <= N; id++)
+        g_assert_true(cache_object_exists(c, id));
+    g_assert_false(cache_object_exists(c, N + 1));
+    /* Object 1: loaded on use, its old bytes forgotten (filled). */
+    g_assert_cmpint(cache_block_state(c, 1, 0, NULL), ==,
+                    CACHE_BLOCK_ABSENT);
+    g_assert_cmpint(cache_read(c, 1, 0, b, BS, NULL), ==, BS);
+    for (int i = 0; i < BS; i++)
+        g_assert_cmpuint((uint8_t)b[i], ==, ct_pattern(1, i));
+    /* Object 2 kept its dirty bytes. */
+    g_assert_cmpint(cache_read(c, 2, 0, b, BS, NULL), ==, BS);
+    for (int i = 0; i < BS; i++)
+        g_assert_cmpuint((uint8_t)b[i], ==, 2);
+    /* Object 3: written again, deleted; object 5 deleted unused. */
+    g_assert_cmpint(cache_object_create(c, 3, NULL), ==, 0);
+    g_assert_cmpint(cache_write(c, 3, 10, b, 10, NULL), ==, 10);
+    g_assert_cmpint(cache_block_state(c, 3, 0, NULL), ==,
+                    CACHE_BLOCK_DIRTY);
+    g_assert_cmpint(cache_object_delete(c, 5, NULL), ==, 0);
+    g_assert_false(cache_object_exists(c, 5));
+    g_assert_cmpint(cache_object_delete(c, 5, NULL), ==, -ENOENT);
+    g_assert_cmpint(cache_write(c, 5, 0, b, 10, NULL), ==, -ENOENT);
+    cache_close(c);
+    c = ct_open(&f->cfg);
+    g_assert_cmpuint(objects_loaded(c), ==, N / 2 + 1);
+    g_assert_false(cache_object_exists(c, 5));
+    g_assert_true(cache_object_exists(c, 7));
+    cache_close(c);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -119,5 +206,6 @@ int main(int argc, char **argv)
     g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
     ADD("/cache/memory/small-objects", test_small_objects);
     ADD("/cache/memory/sparse-dirty-walk", test_sparse_dirty_walk);
+    ADD("/cache/memory/idle-objects", test_idle_objects);
     return g_test_run();
 }
