@@ -299,6 +299,10 @@ static void test_writer_not_starved(void)
     GThread *th[4];
     for (int i = 0; i < 4; i++)
         th[i] = g_thread_new("hot", hot_reader, &h);
+    /* The readers are busy before the writer starts (else on a loaded
+     * machine the writes could all be done before any reader ran). */
+    while (g_atomic_int_get(&h.reads) < 8)
+        g_usleep(100);
     for (uint64_t v = 1; v <= 500; v++) {
         stamp_block(buf, v);
         g_assert_cmpint(cache_write(c, 1, 0, buf, BS, NULL), ==, BS);
