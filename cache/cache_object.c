@@ -1,5 +1,6 @@
-/* cache_object.c — cache objects: the object table, each object's block
- * table and block holds, its state file, loading at open and create/delete.
+/* cache_object.c — cache objects: the object table, block holds, each
+ * object's state file, loading at open (and on first use), quarantine and
+ * create/delete. Block tables are in cache_chunk.c.
  *
  * Files of object <id> (16 hex digits) in the cache directory:
  *   <id>.data   sparse file; block i holds object bytes [i*bs, (i+1)*bs)
@@ -23,7 +24,17 @@
  * Delete removes the state file (and fsyncs the directory) before the
  * data file, so a crash in between leaves only forgettable clean bytes.
  *
- * Locks: c->create_lock serializes create/delete; o->save_lock serializes
+ * Loading. At open only objects whose state file lists dirty blocks are
+ * loaded; a state file listing none is removed. Any other object with a
+ * data file exists all the same and is loaded on first use (its file
+ * emptied: only forgotten clean bytes can be in it). A state file that is
+ * damaged, of another version or without its data file quarantines its
+ * object: files renamed to *.damaged, every access but delete fails with
+ * EIO (obj_quarantine). An object whose blocks are all absent closes its
+ * file (obj_put); its chunks are already gone (cache_chunk.c).
+ *
+ * Locks: c->create_lock serializes create/delete and loading on first
+ * use; o->save_lock serializes
  * state saves of one object; o->lock guards the block table and holds;
  * c->lock the object table. Order: c->create_lock -> o->save_lock ->
  * o->lock -> c->lock.
@@ -509,6 +520,7 @@ int cache_objects_load(Cache *c, GError **err)
         if (fd < 0)
             return fd;
         obj_forget_clean(o, fd);
+        cache_fds_trim(c); /* more dirty objects than the budget: fine */
     }
     return 0;
 }
