@@ -3,6 +3,7 @@
  *
  * Locks (the same table is repeated in each file that takes them):
  *   c->create_lock  serializes object create/delete (and file creation)
+ *                   and loading an object on first use
  *   o->save_lock    serializes writes of one object's state file; held
  *                   across fdatasync/rename (per object, never cache-wide)
  *   o->lock         the object's block table (chunks, their counts,
@@ -94,8 +95,9 @@ struct CacheObject {
     uint32_t pins;         /* o->lock: fills in flight and readers waiting
                               for a hold; no chunk is freed while any */
     uint64_t seq;          /* write sequence */
-    uint64_t trunc_gen;    /* truncations so far: a fill that ran across
-                              one may hold bytes from before it */
+    uint64_t trunc_gen;    /* truncations and chunk frees so far: a fill
+                              that ran across one may hold bytes from
+                              before it */
     uint64_t ndirty;       /* dirty blocks */
     uint64_t nclean;       /* clean blocks */
     uint64_t nholds;       /* blocks held */
