@@ -76,3 +76,35 @@ Cache *ct_open(const CacheConfig *cfg)
     g_assert_nonnull(c);
     return c;
 }
+
+void ct_fixture_setup(CtFixture *f, gconstpointer data)
+{
+    (void)data;
+    f->dir = ct_tmpdir();
+    ct_config(&f->cfg, f->dir);
+    f->fills = 0;
+    f->cfg.owner = &f->fills;
+}
+
+void ct_fixture_teardown(CtFixture *f, gconstpointer data)
+{
+    (void)data;
+    ct_rmtree(f->dir);
+    g_free(f->dir);
+}
+
+int ct_open_data_files(void)
+{
+    GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+    g_assert_nonnull(d);
+    int n = 0;
+    const char *name;
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *p = g_build_filename("/proc/self/fd", name, NULL);
+        g_autofree char *target = g_file_read_link(p, NULL);
+        if (target && g_str_has_suffix(target, ".data"))
+            n++;
+    }
+    g_dir_close(d);
+    return n;
+}

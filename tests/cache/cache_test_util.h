@@ -1,5 +1,6 @@
 /* cache_test_util.h — helpers shared by the cache unit tests: scratch
- * directories, a default configuration and a deterministic byte pattern.
+ * directories, a default configuration, the per-test fixture built on
+ * them, a deterministic byte pattern and a count of open data files.
  * No shared state, no locks. */
 #pragma once
 
@@ -24,3 +25,21 @@ int ct_fill_fn(void *owner, uint64_t id, uint64_t off, void *buf,
                size_t len);
 /* Opens the cache or fails the test with the error. */
 Cache *ct_open(const CacheConfig *cfg);
+
+/* Per-test fixture of the gtest suites: a scratch directory and a
+ * ct_config there whose fill function counts its calls in `fills`. */
+typedef struct {
+    char *dir;
+    CacheConfig cfg;
+    gint fills;
+} CtFixture;
+void ct_fixture_setup(CtFixture *f, gconstpointer data);
+void ct_fixture_teardown(CtFixture *f, gconstpointer data);
+/* Registers test `fn` (taking a CtFixture) to run between them. */
+#define CT_ADD(name, fn) \
+    g_test_add(name, CtFixture, NULL, ct_fixture_setup, fn, \
+               ct_fixture_teardown)
+
+/* How many descriptors this process has open on cache data files
+ * (names ending in ".data"), read from /proc/self/fd. */
+int ct_open_data_files(void);

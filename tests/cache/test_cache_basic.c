@@ -13,25 +13,7 @@
 
 #define BS 4096
 
-typedef struct {
-    char *dir;
-    CacheConfig cfg;
-    gint fills;
-} Fixture;
-
-static void fx_setup(Fixture *f, gconstpointer data)
-{
-    f->dir = ct_tmpdir();
-    ct_config(&f->cfg, f->dir);
-    f->fills = 0;
-    f->cfg.owner = &f->fills;
-}
-
-static void fx_teardown(Fixture *f, gconstpointer data)
-{
-    ct_rmtree(f->dir);
-    g_free(f->dir);
-}
+typedef CtFixture Fixture;
 
 static char *label_path(Fixture *f)
 {
@@ -803,22 +785,6 @@ static void test_fill_racing_truncate_partial(Fixture *f, gconstpointer data)
     }
 }
 
-static int count_open_data_files(void)
-{
-    GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
-    g_assert_nonnull(d);
-    int n = 0;
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *p = g_build_filename("/proc/self/fd", name, NULL);
-        g_autofree char *target = g_file_read_link(p, NULL);
-        if (target && g_str_has_suffix(target, ".data"))
-            n++;
-    }
-    g_dir_close(d);
-    return n;
-}
-
 static void test_open_files_budget(Fixture *f, gconstpointer data)
 {
     f->cfg.max_open_files = 3;
@@ -829,7 +795,7 @@ static void test_open_files_budget(Fixture *f, gconstpointer data)
         memset(buf, (int)id, sizeof buf);
         g_assert_cmpint(cache_write(c, id, id * 1000, buf, sizeof buf, NULL),
                         ==, sizeof buf);
-        g_assert_cmpint(count_open_data_files(), <=, 4);
+        g_assert_cmpint(ct_open_data_files(), <=, 4);
     }
     /* Every object still reads back, its file opened again as needed. */
     for (int round = 0; round < 2; round++) {
@@ -838,17 +804,17 @@ static void test_open_files_budget(Fixture *f, gconstpointer data)
                                        NULL), ==, sizeof back);
             memset(buf, (int)id, sizeof buf);
             g_assert_cmpmem(back, sizeof back, buf, sizeof buf);
-            g_assert_cmpint(count_open_data_files(), <=, 4);
+            g_assert_cmpint(ct_open_data_files(), <=, 4);
         }
     }
     for (uint64_t id = 1; id <= 20; id += 2)
         g_assert_cmpint(cache_object_delete(c, id, NULL), ==, 0);
-    g_assert_cmpint(count_open_data_files(), <=, 4);
+    g_assert_cmpint(ct_open_data_files(), <=, 4);
     cache_close(c);
-    g_assert_cmpint(count_open_data_files(), ==, 0);
+    g_assert_cmpint(ct_open_data_files(), ==, 0);
     c = ct_open(&f->cfg);
     /* Loading the dirty objects keeps to the budget too. */
-    g_assert_cmpint(count_open_data_files(), <=, 4);
+    g_assert_cmpint(ct_open_data_files(), <=, 4);
     g_autoptr(GArray) ids = cache_dirty_objects(c);
     g_assert_cmpuint(ids->len, ==, 10);
     cache_close(c);
@@ -857,27 +823,25 @@ static void test_open_files_budget(Fixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn) \
-    g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
-    ADD("/cache/label/reopen", test_label_reopen);
-    ADD("/cache/label/refusals", test_label_refusals);
-    ADD("/cache/label/unlabelled-dir", test_label_unlabelled_dir);
-    ADD("/cache/config/bad", test_bad_config);
-    ADD("/cache/input/bad", test_bad_input);
-    ADD("/cache/io/fill-rmw-sparse", test_rw_fill_sparse);
-    ADD("/cache/io/truncate", test_truncate);
-    ADD("/cache/flush/slices-and-stale-seq", test_slices_and_seq);
-    ADD("/cache/flush/modes", test_modes);
-    ADD("/cache/state/damaged", test_state_damaged);
-    ADD("/cache/state/across-close", test_state_across_close);
-    ADD("/cache/read/cache-on-read", test_cache_on_read);
-    ADD("/cache/read/fill-reentrant-and-errors",
+    CT_ADD("/cache/label/reopen", test_label_reopen);
+    CT_ADD("/cache/label/refusals", test_label_refusals);
+    CT_ADD("/cache/label/unlabelled-dir", test_label_unlabelled_dir);
+    CT_ADD("/cache/config/bad", test_bad_config);
+    CT_ADD("/cache/input/bad", test_bad_input);
+    CT_ADD("/cache/io/fill-rmw-sparse", test_rw_fill_sparse);
+    CT_ADD("/cache/io/truncate", test_truncate);
+    CT_ADD("/cache/flush/slices-and-stale-seq", test_slices_and_seq);
+    CT_ADD("/cache/flush/modes", test_modes);
+    CT_ADD("/cache/state/damaged", test_state_damaged);
+    CT_ADD("/cache/state/across-close", test_state_across_close);
+    CT_ADD("/cache/read/cache-on-read", test_cache_on_read);
+    CT_ADD("/cache/read/fill-reentrant-and-errors",
         test_fill_reentrant_and_errors);
-    ADD("/cache/object/delete", test_delete);
-    ADD("/cache/stats", test_stats);
-    ADD("/cache/object/open-files-budget", test_open_files_budget);
-    ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
-    ADD("/cache/read/fill-racing-truncate-partial",
+    CT_ADD("/cache/object/delete", test_delete);
+    CT_ADD("/cache/stats", test_stats);
+    CT_ADD("/cache/object/open-files-budget", test_open_files_budget);
+    CT_ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
+    CT_ADD("/cache/read/fill-racing-truncate-partial",
         test_fill_racing_truncate_partial);
     return g_test_run();
 }

@@ -9,24 +9,7 @@
 
 #define BS 4096
 
-typedef struct {
-    char *dir;
-    CacheConfig cfg;
-} Fixture;
-
-static void fx_setup(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    f->dir = ct_tmpdir();
-    ct_config(&f->cfg, f->dir);
-}
-
-static void fx_teardown(Fixture *f, gconstpointer data)
-{
-    (void)data;
-    ct_rmtree(f->dir);
-    g_free(f->dir);
-}
+typedef CtFixture Fixture;
 
 static uint64_t table_bytes(Cache *c)
 {
@@ -112,22 +95,6 @@ static void test_sparse_dirty_walk(Fixture *f, gconstpointer data)
     cache_close(c);
 }
 
-static int open_data_files(void)
-{
-    GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
-    g_assert_nonnull(d);
-    int n = 0;
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *p = g_build_filename("/proc/self/fd", name, NULL);
-        g_autofree char *target = g_file_read_link(p, NULL);
-        if (target && g_str_has_suffix(target, ".data"))
-            n++;
-    }
-    g_dir_close(d);
-    return n;
-}
-
 static uint64_t objects_loaded(Cache *c)
 {
     CacheStats st;
@@ -150,7 +117,7 @@ static void test_idle_objects(Fixture *f, gconstpointer data)
         g_assert_cmpint(cache_write(c, id, 0, b, BS, NULL), ==, BS);
         g_assert_cmpint(cache_fsync(c, id, NULL), ==, 0);
     }
-    g_assert_cmpint(open_data_files(), >=, N);
+    g_assert_cmpint(ct_open_data_files(), >=, N);
     /* The odd ones are flushed, cleaned and evicted. */
     for (uint64_t id = 1; id <= N; id += 2) {
         uint64_t seq = 0;
@@ -158,7 +125,7 @@ static void test_idle_objects(Fixture *f, gconstpointer data)
         g_assert_cmpint(cache_mark_clean(c, id, 0, 0, seq, NULL), ==, 0);
         g_assert_cmpint(cache_drop_clean(c, id, NULL), ==, 0);
     }
-    g_assert_cmpint(open_data_files(), ==, N / 2);
+    g_assert_cmpint(ct_open_data_files(), ==, N / 2);
     g_assert_true(cache_object_exists(c, 1));
     cache_close(c);
 
@@ -202,10 +169,8 @@ static void test_idle_objects(Fixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn) \
-    g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
-    ADD("/cache/memory/small-objects", test_small_objects);
-    ADD("/cache/memory/sparse-dirty-walk", test_sparse_dirty_walk);
-    ADD("/cache/memory/idle-objects", test_idle_objects);
+    CT_ADD("/cache/memory/small-objects", test_small_objects);
+    CT_ADD("/cache/memory/sparse-dirty-walk", test_sparse_dirty_walk);
+    CT_ADD("/cache/memory/idle-objects", test_idle_objects);
     return g_test_run();
 }

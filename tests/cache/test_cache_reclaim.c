@@ -12,25 +12,7 @@
 
 #define BS 4096
 
-typedef struct {
-    char *dir;
-    CacheConfig cfg;
-    gint fills;
-} Fixture;
-
-static void fx_setup(Fixture *f, gconstpointer data)
-{
-    f->dir = ct_tmpdir();
-    ct_config(&f->cfg, f->dir);
-    f->fills = 0;
-    f->cfg.owner = &f->fills;
-}
-
-static void fx_teardown(Fixture *f, gconstpointer data)
-{
-    ct_rmtree(f->dir);
-    g_free(f->dir);
-}
+typedef CtFixture Fixture;
 
 static void write_blocks(Cache *c, uint64_t id, uint64_t first, uint64_t n,
                          uint8_t v)
@@ -175,16 +157,25 @@ static void need_space(void *owner)
         so->helper = g_thread_new("flusher", flush_later, so);
 }
 
+/* Opens a cache limited to 16 blocks whose need_space owner is `so`,
+ * writers waiting up to wait_ms, and fills it with dirty blocks 0-15 of
+ * object 1 (0x55). */
+static Cache *open_full(Fixture *f, SpaceOwner *so, unsigned wait_ms)
+{
+    f->cfg.size_limit = 16 * BS;
+    f->cfg.dirty_wait_ms = wait_ms;
+    f->cfg.need_space = need_space;
+    f->cfg.owner = so;
+    Cache *c = so->c = ct_open(&f->cfg);
+    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
+    write_blocks(c, 1, 0, 16, 0x55);
+    return c;
+}
+
 static void test_enospc_after_wait(Fixture *f, gconstpointer data)
 {
     SpaceOwner so = { .flush_after_ms = -1 };
-    f->cfg.size_limit = 16 * BS;
-    f->cfg.dirty_wait_ms = 300;
-    f->cfg.need_space = need_space;
-    f->cfg.owner = &so;
-    Cache *c = so.c = ct_open(&f->cfg);
-    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
-    write_blocks(c, 1, 0, 16, 0x55);
+    Cache *c = open_full(f, &so, 300);
     g_assert_cmpint(g_atomic_int_get(&so.calls), ==, 0);
     /* Re-writing dirty blocks needs no new space. */
     write_blocks(c, 1, 3, 2, 0x66);
@@ -220,13 +211,7 @@ static void test_enospc_after_wait(Fixture *f, gconstpointer data)
 static void test_wait_then_succeed(Fixture *f, gconstpointer data)
 {
     SpaceOwner so = { .flush_after_ms = 50 };
-    f->cfg.size_limit = 16 * BS;
-    f->cfg.dirty_wait_ms = 20000;
-    f->cfg.need_space = need_space;
-    f->cfg.owner = &so;
-    Cache *c = so.c = ct_open(&f->cfg);
-    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
-    write_blocks(c, 1, 0, 16, 0x55);
+    Cache *c = open_full(f, &so, 20000);
     /* Waits until the owner's flusher thread marks blocks clean. */
     write_blocks(c, 1, 16, 4, 0x66);
     g_thread_join(so.helper);
@@ -245,11 +230,9 @@ static void test_wait_then_succeed(Fixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn) \
-    g_test_add(name, Fixture, NULL, fx_setup, fn, fx_teardown)
-    ADD("/cache/reclaim/thresholds-lru", test_thresholds_lru);
-    ADD("/cache/reclaim/dirty-never-evicted", test_dirty_never_evicted);
-    ADD("/cache/reclaim/enospc-after-wait", test_enospc_after_wait);
-    ADD("/cache/reclaim/wait-then-succeed", test_wait_then_succeed);
+    CT_ADD("/cache/reclaim/thresholds-lru", test_thresholds_lru);
+    CT_ADD("/cache/reclaim/dirty-never-evicted", test_dirty_never_evicted);
+    CT_ADD("/cache/reclaim/enospc-after-wait", test_enospc_after_wait);
+    CT_ADD("/cache/reclaim/wait-then-succeed", test_wait_then_succeed);
     return g_test_run();
 }
