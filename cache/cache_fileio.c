@@ -1,9 +1,13 @@
 /* cache_fileio.c — whole-buffer pread/pwrite (retrying EINTR and short
- * transfers) and counted fsync. Returns 0 or a negative errno.
+ * transfers), counted fsync, and replacing a small file in the cache
+ * directory durably (temp file, fsync, rename, directory fsync).
+ * Returns 0 or a negative errno.
  * Locks: takes c->lock only to count fsyncs in the stats. */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,4 +59,29 @@ int cache_fsync_fd(Cache *c, int fd, bool data_only)
     c->st.fsyncs++;
     g_mutex_unlock(&c->lock);
     return r < 0 ? -errno : 0;
+}
+
+int cache_replace_file(Cache *c, const char *path, const void *buf,
+                       size_t len, bool data_only, const char *what,
+                       GError **err)
+{
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cache_fail(err, errno, "cannot create %s: %s", tmp,
+                          g_strerror(errno));
+    int r = cache_pwrite_full(fd, buf, len, 0);
+    if (r == 0)
+        r = cache_fsync_fd(c, fd, data_only);
+    close(fd);
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r == 0)
+        r = cache_fsync_fd(c, c->dir_fd, false);
+    if (r < 0) {
+        unlink(tmp);
+        return cache_fail(err, -r, "cannot write %s %s: %s", what, path,
+                          g_strerror(-r));
+    }
+    return 0;
 }

@@ -223,3 +223,10 @@ void space_punch(CacheObject *o, int fd, uint64_t off, uint64_t len);
 int cache_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int cache_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int cache_fsync_fd(Cache *c, int fd, bool data_only);
+/* Atomically replaces `path` (in the cache directory) with buf: writes
+ * path.tmp, fsyncs it (fdatasync if data_only), renames it over path and
+ * fsyncs the directory; on failure removes path.tmp. `what` names the
+ * file in the error ("cannot write <what> <path>: ..."). 0 or -errno. */
+int cache_replace_file(Cache *c, const char *path, const void *buf,
+                       size_t len, bool data_only, const char *what,
+                       GError **err);

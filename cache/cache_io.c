@@ -44,6 +44,24 @@ static int check_range(uint64_t off, uint64_t len, GError **err)
     return 0;
 }
 
+/* How cache_read and cache_write (named by `op`) start: a buffer unless
+ * len is 0, a range within CACHE_MAX_OFFSET, then the object. Returns it
+ * with a reference the caller drops, or NULL with *rc the negative errno
+ * (and err set). */
+static CacheObject *io_object(Cache *c, const char *op, uint64_t id,
+                              const void *buf, uint64_t offset, size_t len,
+                              int *rc, GError **err)
+{
+    if (!buf && len) {
+        *rc = cache_fail(err, EINVAL, "%s: no buffer", op);
+        return NULL;
+    }
+    *rc = check_range(offset, len, err);
+    if (*rc < 0)
+        return NULL;
+    return cache_object_lookup(c, id, rc, err);
+}
+
 static bool cache_on_read_now(Cache *c)
 {
     if (c->cache_on_read_path)
@@ -147,15 +165,11 @@ static int read_miss(Cache *c, CacheObject *o, uint64_t idx, char *fillbuf,
 ssize_t cache_read(Cache *c, uint64_t id, uint64_t offset, void *buf,
                    size_t len, GError **err)
 {
-    if (!buf && len)
-        return cache_fail(err, EINVAL, "cache_read: no buffer");
-    int r = check_range(offset, len, err);
-    if (r < 0)
-        return r;
-    int lrc = 0;
-    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
+    int r = 0;
+    CacheObject *o = io_object(c, "cache_read", id, buf, offset, len, &r,
+                               err);
     if (!o)
-        return lrc;
+        return r;
     unsigned shift = c->block_shift;
     uint64_t pos = offset, end = offset + len;
     uint64_t last_idx = len ? (end - 1) >> shift : 0;
@@ -315,15 +329,11 @@ static int write_bytes(Cache *c, CacheObject *o, int fd, WritePlan *w,
 ssize_t cache_write(Cache *c, uint64_t id, uint64_t offset, const void *buf,
                     size_t len, GError **err)
 {
-    if (!buf && len)
-        return cache_fail(err, EINVAL, "cache_write: no buffer");
-    int r = check_range(offset, len, err);
-    if (r < 0)
-        return r;
-    int lrc = 0;
-    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
+    int r = 0;
+    CacheObject *o = io_object(c, "cache_write", id, buf, offset, len, &r,
+                               err);
     if (!o)
-        return lrc;
+        return r;
     if (len == 0) {
         cache_object_unref(o);
         return 0;

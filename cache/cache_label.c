@@ -11,7 +11,8 @@
  * The version is read first, so a label of an unknown version is refused
  * as such; then the checksum, then the fields. A directory without a label
  * is labelled only if it is empty. The label is written to a temporary
- * file, fsync'ed and renamed, so it is either absent or whole.
+ * file, fsync'ed and renamed (cache_replace_file), so it is either absent
+ * or whole.
  *
  * The lock file "cache.lock" is held with flock() while the cache is open,
  * so a second open of the same directory is refused.
@@ -68,25 +69,8 @@ static int label_write(Cache *c, const char *path, uint32_t block_size,
     uint64_t sum = XXH3_64bits(body, strlen(body));
     g_autofree char *text = g_strdup_printf("%sxxh3=%016" PRIx64 "\n", body,
                                             sum);
-    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cache_fail(err, errno, "cannot create %s: %s", tmp,
-                          g_strerror(errno));
-    int r = cache_pwrite_full(fd, text, strlen(text), 0);
-    if (r == 0)
-        r = cache_fsync_fd(c, fd, false);
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r == 0)
-        r = cache_fsync_fd(c, c->dir_fd, false);
-    if (r < 0) {
-        unlink(tmp);
-        return cache_fail(err, -r, "cannot write cache label %s: %s", path,
-                          g_strerror(-r));
-    }
-    return 0;
+    return cache_replace_file(c, path, text, strlen(text), false,
+                              "cache label", err);
 }
 
 /* Parses "key=value\n" at *p; advances *p past the line. */

@@ -12,8 +12,8 @@
  * 40+16n XXH3-64 of bytes [0, 40+16n) u64
  *
  * The file is written whole to "<name>.tmp", fsync'ed and renamed over the
- * old one (then the directory is fsync'ed by the caller), so after a crash
- * it is the old or the new version, never a mix. A reader checks the
+ * old one, then the directory is fsync'ed (cache_replace_file), so after a
+ * crash it is the old or the new version, never a mix. A reader checks the
  * length, magic, version, checksum, block size, object id and the runs;
  * anything wrong is -EBADMSG with a one-line message naming the file.
  *
@@ -79,25 +79,8 @@ int cache_statefile_write(Cache *c, const char *path, uint64_t id,
     }
     put64(buf + size - 8, XXH3_64bits(buf, size - 8));
 
-    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cache_fail(err, errno, "cannot create %s: %s", tmp,
-                          g_strerror(errno));
-    int r = cache_pwrite_full(fd, buf, size, 0);
-    if (r == 0)
-        r = cache_fsync_fd(c, fd, true);
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r == 0)
-        r = cache_fsync_fd(c, c->dir_fd, false);
-    if (r < 0) {
-        unlink(tmp);
-        return cache_fail(err, -r, "cannot write cache state file %s: %s",
-                          path, g_strerror(-r));
-    }
-    return 0;
+    return cache_replace_file(c, path, buf, size, true, "cache state file",
+                              err);
 }
 
 static int damaged(GError **err, const char *path, const char *why)
