@@ -189,6 +189,18 @@ void tt_check_readback(TapeLibrary *lib, TTParts *parts, uint64_t id,
     g_array_unref(ok);
 }
 
+void tt_xor_byte(const char *path, long off, uint8_t mask)
+{
+    FILE *f = fopen(path, "r+b");
+    g_assert_nonnull(f);
+    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
+    int c = fgetc(f);
+    g_assert_cmpint(c, !=, EOF);
+    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
+    fputc(c ^ mask, f);
+    fclose(f);
+}
+
 void tt_write_faults(const char *libdir, const char *volume, const char *text)
 {
     g_autofree char *path = g_build_filename(libdir, volume, "faults", NULL);

@@ -1,7 +1,7 @@
 /* tape_testlib.h — helpers shared by the tape/ test programs and the demo:
- * scratch directories, deterministic pseudo-random data, writing a
- * dumpfile through the taper while collecting its part-done events, and
- * reading every part back byte for byte.
+ * scratch directories, deterministic pseudo-random data, damaging a byte
+ * of a file, writing a dumpfile through the taper while collecting its
+ * part-done events, and reading every part back byte for byte.
  *
  * Locks: a TTParts log has a mutex because the taper's device thread
  * appends to it while the test thread may read it. */
@@ -55,6 +55,10 @@ int tt_write_dumpfile(TapeTaper *t, const TTWrite *w, uint64_t id,
  * verify it, and compare every byte with data. Asserts on mismatch. */
 void tt_check_readback(TapeLibrary *lib, TTParts *parts, uint64_t id,
                        const uint8_t *data, size_t len);
+
+/* XOR the byte at `off` of an existing file with mask (damaging it; the
+ * same call again repairs it). */
+void tt_xor_byte(const char *path, long off, uint8_t mask);
 
 /* Write a volume's faults file (text as given). */
 void tt_write_faults(const char *libdir, const char *volume, const char *text);

@@ -82,18 +82,6 @@ static char *file_path(Lib *l, const char *vol, unsigned fileno)
     return g_build_filename(l->dir, vol, name, NULL);
 }
 
-static void flip_bit(const char *path, long off)
-{
-    FILE *f = fopen(path, "r+b");
-    g_assert_nonnull(f);
-    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
-    int c = fgetc(f);
-    g_assert_cmpint(c, !=, EOF);
-    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
-    fputc(c ^ 0x01, f);
-    fclose(f);
-}
-
 static void test_write_read(void)
 {
     Lib l;
@@ -398,7 +386,7 @@ static void test_corruption_detected(void)
 
     /* file 0: a data bit in block 3 */
     g_autofree char *f0 = file_path(&l, "vol001", 0);
-    flip_bit(f0, (long)(BS * 4 + 1234));
+    tt_xor_byte(f0, (long)(BS * 4 + 1234), 0x01);
     TapePart *p = tape_part_open(l.lib, "vol001", 0, &err);
     g_assert_no_error(err);
     g_assert_cmpint(tape_part_read(p, 0, buf, 3 * BS, &err), ==, 0);
@@ -424,7 +412,7 @@ static void test_corruption_detected(void)
 
     /* file 1: the short last block, in its payload */
     g_autofree char *f1 = file_path(&l, "vol001", 1);
-    flip_bit(f1, (long)(BS * 6 + 5));
+    tt_xor_byte(f1, (long)(BS * 6 + 5), 0x01);
     p = tape_part_open(l.lib, "vol001", 1, &err);
     g_assert_cmpint(tape_part_read(p, 5 * BS, buf, 999, &err), ==, -EIO);
     g_assert_nonnull(strstr(err->message, "block 5"));
@@ -433,7 +421,7 @@ static void test_corruption_detected(void)
 
     /* file 2: the header; file 3: the trailer */
     g_autofree char *f2 = file_path(&l, "vol001", 2);
-    flip_bit(f2, 30);
+    tt_xor_byte(f2, 30, 0x01);
     g_assert_null(tape_part_open(l.lib, "vol001", 2, &err));
     g_assert_error(err, TAPE_ERROR, EIO);
     g_assert_nonnull(strstr(err->message, "vol001 file 2"));
@@ -441,16 +429,16 @@ static void test_corruption_detected(void)
     g_autofree char *f3 = file_path(&l, "vol001", 3);
     struct stat st;
     g_assert_cmpint(stat(f3, &st), ==, 0);
-    flip_bit(f3, (long)(BS * 7 + 16)); /* a block hash */
+    tt_xor_byte(f3, (long)(BS * 7 + 16), 0x01); /* a block hash */
     g_assert_null(tape_part_open(l.lib, "vol001", 3, &err));
     g_assert_error(err, TAPE_ERROR, EIO);
     g_clear_error(&err);
-    flip_bit(f3, (long)(BS * 7 + 16));
-    flip_bit(f3, (long)st.st_size - 60); /* the footer */
+    tt_xor_byte(f3, (long)(BS * 7 + 16), 0x01);
+    tt_xor_byte(f3, (long)st.st_size - 60, 0x01); /* the footer */
     g_assert_null(tape_part_open(l.lib, "vol001", 3, &err));
     g_assert_error(err, TAPE_ERROR, EIO);
     g_clear_error(&err);
-    flip_bit(f3, (long)st.st_size - 60);
+    tt_xor_byte(f3, (long)st.st_size - 60, 0x01);
     p = tape_part_open(l.lib, "vol001", 3, &err); /* repaired */
     g_assert_no_error(err);
     g_assert_cmpint(tape_part_verify(p, &err), ==, 0);

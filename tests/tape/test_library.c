@@ -225,18 +225,6 @@ static void test_foreign_volume_refused(void)
     tt_rmtree(tmp);
 }
 
-static void flip_byte(const char *path, long off)
-{
-    FILE *f = fopen(path, "r+b");
-    g_assert_nonnull(f);
-    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
-    int c = fgetc(f);
-    g_assert_cmpint(c, !=, EOF);
-    g_assert_cmpint(fseek(f, off, SEEK_SET), ==, 0);
-    fputc(c ^ 0x10, f);
-    fclose(f);
-}
-
 static void test_label_damage(void)
 {
     g_autofree char *tmp = tt_tmpdir();
@@ -247,13 +235,13 @@ static void test_label_damage(void)
     g_autofree char *label = g_build_filename(dir, "vol002", "label", NULL);
     long offsets[] = {0, 20, 40, 80, 125};
     for (unsigned i = 0; i < G_N_ELEMENTS(offsets); i++) {
-        flip_byte(label, offsets[i]);
+        tt_xor_byte(label, offsets[i], 0x10);
         g_assert_null(tape_library_open(dir, "store-1", &err));
         g_assert_error(err, TAPE_ERROR, EIO);
         assert_one_line(err);
         g_assert_nonnull(strstr(err->message, "vol002"));
         g_clear_error(&err);
-        flip_byte(label, offsets[i]); /* repair */
+        tt_xor_byte(label, offsets[i], 0x10); /* repair */
         TapeLibrary *lib = tape_library_open(dir, "store-1", &err);
         g_assert_no_error(err);
         tape_library_close(lib);
