@@ -1,8 +1,10 @@
-/* codec.h — little-endian integer packing helpers shared by the on-disk
- * codecs of tape/ (label.c, part_format.c). Internal to tape/. Pure
+/* codec.h — little-endian integer and fixed-string packing helpers shared
+ * by the on-disk codecs of tape/ (label.c, part_format.c), including the
+ * store id / volume name pair both formats carry. Internal to tape/. Pure
  * functions; no state, no locks. */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -55,5 +57,33 @@ static inline bool get_str(const uint8_t *p, size_t n, char *out)
         if (p[i] != 0)
             return false;
     memcpy(out, p, n);
+    return true;
+}
+
+/* Labels and part headers both carry the store id in a 40-byte field
+ * followed by the volume name in a 32-byte field, starting at p. */
+#define CODEC_STORE_FIELD 40
+#define CODEC_VOLUME_FIELD 32
+
+static inline void put_store_volume(uint8_t *p, const char *store_id,
+                                    const char *volume)
+{
+    put_str(p, CODEC_STORE_FIELD, store_id);
+    put_str(p + CODEC_STORE_FIELD, CODEC_VOLUME_FIELD, volume);
+}
+
+/* Read the pair at p into store_id[store_size] and volume[volume_size]
+ * (g_strlcpy); false, leaving both untouched, if either field is
+ * malformed (see get_str). */
+static inline bool get_store_volume(const uint8_t *p, char *store_id,
+                                    size_t store_size, char *volume,
+                                    size_t volume_size)
+{
+    char store[CODEC_STORE_FIELD], vol[CODEC_VOLUME_FIELD];
+    if (!get_str(p, CODEC_STORE_FIELD, store) ||
+        !get_str(p + CODEC_STORE_FIELD, CODEC_VOLUME_FIELD, vol))
+        return false;
+    g_strlcpy(store_id, store, store_size);
+    g_strlcpy(volume, vol, volume_size);
     return true;
 }

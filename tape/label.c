@@ -72,8 +72,7 @@ void tape_label_encode(const TapeLabel *l, uint8_t out[TAPE_LABEL_SIZE])
     put_le32(out + 12, l->block_size);
     put_le64(out + 16, l->capacity);
     put_le64(out + 24, l->leom_margin);
-    put_str(out + 32, 40, l->store_id);
-    put_str(out + 72, 32, l->volume);
+    put_store_volume(out + 32, l->store_id, l->volume);
     put_le64(out + 120, XXH3_64bits(out, 120));
 }
 
@@ -93,11 +92,9 @@ int tape_label_decode(const uint8_t in[TAPE_LABEL_SIZE], const char *what,
     l->block_size = get_le32(in + 12);
     l->capacity = get_le64(in + 16);
     l->leom_margin = get_le64(in + 24);
-    char store[40], vol[32];
-    if (!get_str(in + 32, 40, store) || !get_str(in + 72, 32, vol))
+    if (!get_store_volume(in + 32, l->store_id, sizeof l->store_id,
+                          l->volume, sizeof l->volume))
         return tape_fail(err, EIO, "%s: malformed label", what);
-    g_strlcpy(l->store_id, store, sizeof l->store_id);
-    g_strlcpy(l->volume, vol, sizeof l->volume);
     GError *verr = NULL;
     if (tape_label_validate(l, &verr) < 0) {
         int rc = tape_fail(err, EIO, "%s: label is inconsistent: %s", what,

@@ -33,8 +33,7 @@ uint64_t tape_header_encode(const TapePartHeader *h, uint32_t fileno,
     put_le32(block + 36, fileno);
     put_le64(block + 40, h->offset);
     put_le64(block + 48, h->generation);
-    put_str(block + 56, 40, h->store_id);
-    put_str(block + 96, 32, h->volume);
+    put_store_volume(block + 56, h->store_id, h->volume);
     uint64_t sum = XXH3_64bits(block, 136);
     put_le64(block + 136, sum);
     return sum;
@@ -62,11 +61,9 @@ int tape_header_decode(const uint8_t *block, size_t len, const char *what,
     *fileno = get_le32(block + 36);
     h->offset = get_le64(block + 40);
     h->generation = get_le64(block + 48);
-    char store[40], vol[32];
-    if (!get_str(block + 56, 40, store) || !get_str(block + 96, 32, vol))
+    if (!get_store_volume(block + 56, h->store_id, sizeof h->store_id,
+                          h->volume, sizeof h->volume))
         return tape_fail(err, EIO, "%s: malformed part header", what);
-    g_strlcpy(h->store_id, store, sizeof h->store_id);
-    g_strlcpy(h->volume, vol, sizeof h->volume);
     if (h->block_size != len)
         return tape_fail(err, EIO, "%s: part header says block size %u, the "
                          "volume uses %zu", what, h->block_size, len);
