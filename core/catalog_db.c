@@ -290,9 +290,37 @@ static int fsync_objects(Core *c, GError **err)
     return 0;
 }
 
+void db_delete_after_commit(Core *c, uint64_t obj)
+{
+    g_array_append_val(c->after_commit, obj);
+}
+
+/* The catalog as committed no longer points at the queued objects (a
+ * rolled back change may have restored a reference: checked again). */
+static void run_after_commit(Core *c)
+{
+    for (guint i = 0; i < c->after_commit->len; i++) {
+        uint64_t obj = g_array_index(c->after_commit, uint64_t, i);
+        DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
+        if (object_referenced(c, obj) || (d && d->flushing) || !c->cache ||
+            !cache_object_exists(c->cache, obj))
+            continue;
+        g_hash_table_remove(c->dirty, &obj);
+        g_hash_table_remove(c->commit_objs, &obj);
+        GError *e = NULL;
+        if (cache_object_delete(c->cache, obj, &e) < 0) {
+            g_warning("dropping cache object %" G_GUINT64_FORMAT ": %s", obj, e->message);
+            g_error_free(e);
+        }
+    }
+    g_array_set_size(c->after_commit, 0);
+}
+
 int db_commit(Core *c, GError **err)
 {
     if (!c->txn_dirty) {
+        /* Nothing uncommitted: the catalog as it is is the committed one. */
+        run_after_commit(c);
         c->last_commit = g_get_monotonic_time();
         return 0;
     }
@@ -311,6 +339,7 @@ int db_commit(Core *c, GError **err)
     c->txn_dirty = false;
     c->index_stale = true;
     c->commits++;
+    run_after_commit(c);
     c->last_commit = g_get_monotonic_time();
     return 0;
 }

@@ -3,8 +3,9 @@
  * object (not on tape yet) or to lost data (after a recovery); no extent
  * is a hole. Versions shared with snapshots are never changed; the only
  * rewrite that touches them is the flush, which replaces "in object O"
- * by "in dumpfile D" without changing any byte. Called with Core.lock
- * held. */
+ * by "in dumpfile D" without changing any byte. A cache object nothing
+ * references any more is deleted only after the commit that removed the
+ * references (db_delete_after_commit). Called with Core.lock held. */
 #include "core/core_private.h"
 
 #include <errno.h>
@@ -240,15 +241,12 @@ static void object_drop_if_unused(Core *c, uint64_t obj)
     DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
     if (d && d->flushing)
         return; /* the flusher drops it when it is done */
+    /* Not flushed any more; its bytes stay in the cache until the commit
+     * that removes the last reference, since a crash before it reopens a
+     * catalog that still points at them. */
     g_hash_table_remove(c->dirty, &obj);
     g_hash_table_remove(c->commit_objs, &obj);
-    if (c->cache && cache_object_exists(c->cache, obj)) {
-        GError *e = NULL;
-        if (cache_object_delete(c->cache, obj, &e) < 0) {
-            g_warning("dropping cache object %" G_GUINT64_FORMAT ": %s", obj, e->message);
-            g_error_free(e);
-        }
-    }
+    db_delete_after_commit(c, obj);
 }
 
 int version_release_if_unused(Core *c, uint64_t version, GError **err)

@@ -114,6 +114,9 @@ struct Core {
     bool txn_dirty;             /* [lock] changes since the last commit */
     gint64 last_commit;         /* [lock] */
     GHashTable *commit_objs;    /* [lock] objects written since commit */
+    GArray *after_commit;       /* [lock] cache objects (uint64) to delete
+                                   once a commit has removed every row that
+                                   pointed at them (db_commit runs them) */
     GThreadPool *fsync_pool;    /* cache fsyncs of a group commit */
     int64_t gen;                /* [lock] current generation G */
     int64_t max_snap;           /* [lock] newest snapshot generation or 0 */
@@ -151,6 +154,10 @@ int db_meta_set(Core *c, const char *key, int64_t value, GError **err);
 int db_commit(Core *c, GError **err);
 /* Note that a row now points at data of cache object `obj`. */
 void db_note_object(Core *c, uint64_t obj);
+/* Delete cache object `obj` after the next successful commit, if no row
+ * points at it then. The committed catalog may still reference it until
+ * then, and a crash before the commit reopens that catalog. */
+void db_delete_after_commit(Core *c, uint64_t obj);
 /* Consistent copy of the catalog (sqlite3_backup) into `path`. */
 int db_backup_to(Core *c, const char *path, GError **err);
 int db_create_schema(sqlite3 *db, GError **err);

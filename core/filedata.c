@@ -1,6 +1,7 @@
 /* filedata.c — file data in the cache: one cache object per file version
  * (object id = version id). Copy-on-write of a version a snapshot can see,
- * truncation, and the cache's fill callback that resolves a version's
+ * truncation (a new version: nothing is removed from a cache object the
+ * committed catalog may still read), and the cache's fill callback that resolves a version's
  * extents (dumpfile -> recall from tape, other object -> cache_read of
  * it, no extent -> zeros). fill takes Core.lock only to read extents and
  * calls the cache and tape with no lock held. */
@@ -41,26 +42,41 @@ int filedata_prepare_write_locked(Core *c, InodeRow *r, GError **err)
     return 0;
 }
 
+/* Shrinking never removes bytes from a cache object: the committed
+ * catalog may still point at them, and a crash before the next commit
+ * reopens it. The file gets a new version instead, whose extents are the
+ * old ones cut at `size` (still pointing into the old object where the
+ * data is not on tape yet); the old version is released, and its object
+ * deleted after the commit that drops the last reference to it. */
 int filedata_truncate_locked(Core *c, InodeRow *r, uint64_t size, GError **err)
 {
     if (size == r->size)
         return 0;
-    int rc = filedata_prepare_write_locked(c, r, err);
-    if (rc < 0)
-        return rc;
-    if (size < r->size) {
-        if ((rc = extent_truncate(c, r->version, size, err)) < 0)
+    int rc;
+    if (size > r->size || r->version == 0) {
+        if ((rc = filedata_prepare_write_locked(c, r, err)) < 0)
             return rc;
-        GError *e = NULL;
-        if (cache_truncate(c->cache, r->version, size, &e) < 0) {
-            rc = core_fail_from(err, e, EIO, "truncating the cache object");
-            g_error_free(e);
-            return rc;
-        }
-        db_note_object(c, r->version);
+        r->size = size;
+        return 0;
     }
+    uint64_t old = r->version, nv;
+    if ((rc = version_new(c, r->id, &nv, err)) < 0)
+        return rc;
+    if (size > 0 && (rc = extent_copy(c, old, nv, err)) < 0)
+        return rc;
+    if (size > 0 && (rc = extent_truncate(c, nv, size, err)) < 0)
+        return rc;
+    GError *e = NULL;
+    if (cache_object_create(c->cache, nv, &e) < 0) {
+        rc = core_fail_from(err, e, EIO, "creating a cache object");
+        g_error_free(e);
+        return rc;
+    }
+    r->version = nv;
     r->size = size;
-    return 0;
+    if ((rc = inode_put(c, r, err)) < 0)
+        return rc;
+    return version_release_if_unused(c, old, err);
 }
 
 typedef struct {

@@ -221,15 +221,14 @@ static void apply_cleans(Flusher *fl)
         g_array_append_val(done, p->obj);
         g_array_remove_index_fast(fl->cleans, i);
     }
+    /* Unreferenced now, but perhaps not in the committed catalog yet: the
+     * deletion waits for the next commit. */
     g_mutex_lock(&c->lock);
     for (guint i = 0; i < done->len; i++) {
         uint64_t obj = g_array_index(done, uint64_t, i);
         if (!object_referenced(c, obj) && !g_hash_table_contains(c->dirty, &obj) &&
-            cache_object_exists(c->cache, obj)) {
-            GError *de = NULL;
-            if (cache_object_delete(c->cache, obj, &de) < 0)
-                g_clear_error(&de);
-        }
+            cache_object_exists(c->cache, obj))
+            db_delete_after_commit(c, obj);
     }
     g_mutex_unlock(&c->lock);
 }

@@ -181,6 +181,7 @@ static void core_free(Core *c)
     g_clear_pointer(&c->handles, g_hash_table_destroy);
     g_clear_pointer(&c->dirty, g_hash_table_destroy);
     g_clear_pointer(&c->commit_objs, g_hash_table_destroy);
+    g_clear_pointer(&c->after_commit, g_array_unref);
     config_clear(&c->cfg);
     g_free(c->dir);
     g_mutex_clear(&c->lock);
@@ -267,6 +268,7 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
     c->handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, handle_free);
     c->dirty = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, dirty_free);
     c->commit_objs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    c->after_commit = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     c->next_fh = 1;
 
     g_autofree char *lockpath = NULL, *tmp = NULL, *libpath = NULL, *cat = NULL,
