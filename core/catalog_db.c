@@ -1,6 +1,7 @@
 /* catalog_db.c — the catalog's SQLite connection: schema, cached prepared
- * statements, the meta table (generation and id counters), group commit
- * and consistent copies for the index. Everything here runs with
+ * statements, the meta table (generation and id counters), per-operation
+ * savepoints (db_op_begin/db_op_end), group commit followed by the cache
+ * deletions it made safe, and consistent copies for the index. Everything here runs with
  * Core.lock held (the connection is used by one thread at a time). */
 #include "core/core_private.h"
 
@@ -316,8 +317,68 @@ static void run_after_commit(Core *c)
     g_array_set_size(c->after_commit, 0);
 }
 
+void db_op_begin(Core *c)
+{
+    if (c->op_depth++ > 0 || !c->db)
+        return;
+    if (sqlite3_exec(c->db, "SAVEPOINT op", NULL, NULL, NULL) != SQLITE_OK) {
+        g_warning("catalog: savepoint: %s", sqlite3_errmsg(c->db));
+        return;
+    }
+    c->op_open = true;
+    c->op_mark = c->after_commit->len;
+}
+
+static void reset_stmts(Core *c)
+{
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, c->stmts);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        sqlite3_reset(v);
+}
+
+int db_op_end(Core *c, int rc)
+{
+    if (c->op_depth == 0 || --c->op_depth > 0 || !c->op_open)
+        return rc;
+    c->op_open = false;
+    reset_stmts(c);
+    if (rc < 0) {
+        if (sqlite3_exec(c->db, "ROLLBACK TO op", NULL, NULL, NULL) != SQLITE_OK)
+            g_warning("catalog: rollback of a failed operation: %s", sqlite3_errmsg(c->db));
+        /* In-memory state that mirrors rows: the generation and newest
+         * snapshot, and objects whose deletion was queued but which rows
+         * point at again (they go back to the flusher). Id counters only
+         * grow, so skipping ids is harmless. */
+        c->gen = db_meta_get(c, "generation", c->gen);
+        sqlite3_stmt *s = db_q(c, "SELECT coalesce(max(gen), 0) FROM snapshots", NULL);
+        if (s && sqlite3_step(s) == SQLITE_ROW)
+            c->max_snap = sqlite3_column_int64(s, 0);
+        if (s)
+            sqlite3_reset(s);
+        for (guint i = c->op_mark; i < c->after_commit->len; i++) {
+            uint64_t obj = g_array_index(c->after_commit, uint64_t, i);
+            if (object_referenced(c, obj) && c->cache && cache_object_exists(c->cache, obj)) {
+                dirty_mark_locked(c, obj);
+                db_note_object(c, obj);
+            }
+        }
+    }
+    if (sqlite3_exec(c->db, "RELEASE op", NULL, NULL, NULL) != SQLITE_OK)
+        g_warning("catalog: release of an operation: %s", sqlite3_errmsg(c->db));
+    return rc;
+}
+
 int db_commit(Core *c, GError **err)
 {
+    if (c->op_open) {
+        /* The operation's last step is this commit. */
+        reset_stmts(c);
+        if (sqlite3_exec(c->db, "RELEASE op", NULL, NULL, NULL) != SQLITE_OK)
+            g_warning("catalog: release of an operation: %s", sqlite3_errmsg(c->db));
+        c->op_open = false;
+    }
     if (!c->txn_dirty) {
         /* Nothing uncommitted: the catalog as it is is the committed one. */
         run_after_commit(c);

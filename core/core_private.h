@@ -126,6 +126,9 @@ struct Core {
     uint64_t index_seq;         /* [lock] */
     bool index_stale;           /* [lock] commits since the last index */
     uint64_t commits;           /* [lock] catalog commits so far */
+    unsigned op_depth;          /* [lock] nesting of db_op_begin */
+    bool op_open;               /* [lock] the SAVEPOINT of an operation is open */
+    guint op_mark;              /* [lock] after_commit length at its start */
     GHashTable *lookups;        /* [lock] ino -> lookup count */
     GHashTable *opens;          /* [lock] live id -> open count */
     GHashTable *writers;        /* [lock] live id -> writer count */
@@ -158,6 +161,14 @@ void db_note_object(Core *c, uint64_t obj);
  * points at it then. The committed catalog may still reference it until
  * then, and a crash before the commit reopens that catalog. */
 void db_delete_after_commit(Core *c, uint64_t obj);
+/* One operation is atomic in the catalog: db_op_begin opens a SAVEPOINT
+ * (nested calls join the outer one); db_op_end(rc) releases it, or on
+ * rc < 0 rolls every catalog change of the operation back first, so the
+ * next group commit never makes half an operation durable. Returns rc.
+ * A db_commit inside an operation ends its savepoint (used only as an
+ * operation's last step). */
+void db_op_begin(Core *c);
+int db_op_end(Core *c, int rc);
 /* Consistent copy of the catalog (sqlite3_backup) into `path`. */
 int db_backup_to(Core *c, const char *path, GError **err);
 int db_create_schema(sqlite3 *db, GError **err);

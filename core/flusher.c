@@ -356,6 +356,9 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
     /* (member index, off, end) triples to mark clean after the commit */
     g_autoptr(GArray) clean = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     g_mutex_lock(&c->lock);
+    /* Recording the dumpfile and rewriting the extents is one operation:
+     * a failure half way leaves no trace in the catalog. */
+    db_op_begin(c);
     if (r == 0 && total > 0)
         r = record_dumpfile_locked(fl, id, kind, gen, total, nfiles, err);
     if (r == 0) {
@@ -383,6 +386,7 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
             c->taper_seconds += secs;
         }
     }
+    r = db_op_end(c, r);
     /* Settle the dirty entries (before the commit, so that it does not
      * make cache objects durable that no row points at any more). */
     for (guint i = 0; i < members->len; i++) {
@@ -588,8 +592,10 @@ static int write_index(Flusher *fl, GError **err)
     r = write_dumpfile(fl, id, CORE_DUMP_INDEX, seq, srcs, &secs, err);
     g_unlink(path);
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     if (r == 0)
         r = record_dumpfile_locked(fl, id, CORE_DUMP_INDEX, seq, (uint64_t)sb.st_size, 0, err);
+    r = db_op_end(c, r);
     if (r == 0) {
         c->bytes_to_tape += (uint64_t)sb.st_size;
         c->taper_seconds += secs;

@@ -49,6 +49,7 @@ int core_setattr(Core *c, uint64_t ino, const struct stat *attr, int to_set,
     if (sizing)
         gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     InodeRow r;
     int rc = inode_get(c, 0, ino_id(ino), &r, err);
     if (rc < 0)
@@ -89,6 +90,7 @@ int core_setattr(Core *c, uint64_t ino, const struct stat *attr, int to_set,
 done:
     inode_row_clear(&r);
 out:
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     if (sizing)
         gate_leave_write(&c->gate);

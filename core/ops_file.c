@@ -87,7 +87,8 @@ int core_open(Core *c, uint64_t ino, int flags, uint64_t *fh, GError **err)
     if (trunc)
         gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
-    int rc = open_locked(c, ino, flags, fh, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, open_locked(c, ino, flags, fh, err));
     g_mutex_unlock(&c->lock);
     if (trunc)
         gate_leave_write(&c->gate);
@@ -103,6 +104,7 @@ int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int fla
         return core_fail(err, EINVAL, "create without a handle pointer");
     gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     uint64_t id = 0;
     GError *e = NULL;
     struct stat tmp;
@@ -133,6 +135,7 @@ int core_create(Core *c, uint64_t parent, const char *name, mode_t mode, int fla
                 *st = tmp;
         }
     }
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     gate_leave_write(&c->gate);
     return rc;
@@ -207,6 +210,7 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         return core_fail(err, EINVAL, "no buffer");
     gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     int rc = 0;
     InodeRow r = { 0 };
     CoreHandle *h = file_handle(c, ino, fh, err);
@@ -229,6 +233,7 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         if (d->flushing)
             range_add(&d->rewritten, pa, pb);
     }
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     if (rc < 0) {
         gate_leave_write(&c->gate);
@@ -249,6 +254,7 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         return code;
     }
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     {
         DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
         if (d)
@@ -278,6 +284,7 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         }
         inode_row_clear(&r);
     }
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     gate_leave_write(&c->gate);
     if (rc < 0)
@@ -318,7 +325,8 @@ int core_release(Core *c, uint64_t ino, uint64_t fh, GError **err)
             count_add(c->writers, ino_id(ino), -1);
             last_writer = count_get(c->writers, ino_id(ino)) == 0;
         }
-        rc = inode_reap_if_unused(c, ino_id(ino), err);
+        db_op_begin(c);
+        rc = db_op_end(c, inode_reap_if_unused(c, ino_id(ino), err));
     }
     g_mutex_unlock(&c->lock);
     if (last_writer && !c->opt.no_flusher_triggers)

@@ -176,7 +176,9 @@ int core_mknod(Core *c, uint64_t parent, const char *name, mode_t mode, dev_t rd
     else if (t != S_IFREG && t != S_IFCHR && t != S_IFBLK && t != S_IFIFO && t != S_IFSOCK)
         return core_fail(err, EINVAL, "mknod: unsupported file type");
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     int rc = make_node(c, parent, name, mode & (S_IFMT | 07777), rdev, NULL, cred, st, NULL, err);
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -197,7 +199,9 @@ int core_mkdir(Core *c, uint64_t parent, const char *name, mode_t mode, const Co
         return rc;
     }
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     int rc = make_node(c, parent, name, S_IFDIR | (mode & 07777), 0, NULL, cred, st, NULL, err);
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -208,7 +212,9 @@ int core_symlink(Core *c, const char *target, uint64_t parent, const char *name,
     if (!target || !*target || strlen(target) >= 4096)
         return core_fail(err, target && *target ? ENAMETOOLONG : EINVAL, "bad symlink target");
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     int rc = make_node(c, parent, name, S_IFLNK | 0777, 0, target, cred, st, NULL, err);
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -222,6 +228,7 @@ int core_link(Core *c, uint64_t ino, uint64_t newparent, const char *newname, st
     if (ino == CORE_SNAPDIR_INO || ino_view(ino) != 0)
         return core_fail(err, EROFS, "snapshots are read-only");
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     InodeRow pr = { 0 }, r = { 0 };
     uint64_t existing;
     if ((rc = live_dir(c, newparent, &pr, err)) < 0)
@@ -261,6 +268,7 @@ int core_link(Core *c, uint64_t ino, uint64_t newparent, const char *newname, st
 out:
     inode_row_clear(&pr);
     inode_row_clear(&r);
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -325,7 +333,8 @@ out:
 int core_unlink(Core *c, uint64_t parent, const char *name, GError **err)
 {
     g_mutex_lock(&c->lock);
-    int rc = remove_entry(c, parent, name, false, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, remove_entry(c, parent, name, false, err));
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -335,7 +344,8 @@ int core_rmdir(Core *c, uint64_t parent, const char *name, GError **err)
     if (parent == CORE_SNAPDIR_INO)
         return core_snapshot_delete(c, name, err);
     g_mutex_lock(&c->lock);
-    int rc = remove_entry(c, parent, name, true, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, remove_entry(c, parent, name, true, err));
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -483,7 +493,8 @@ int core_rename(Core *c, uint64_t parent, const char *name, uint64_t newparent,
                 const char *newname, unsigned flags, GError **err)
 {
     g_mutex_lock(&c->lock);
-    int rc = rename_locked(c, parent, name, newparent, newname, flags, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, rename_locked(c, parent, name, newparent, newname, flags, err));
     g_mutex_unlock(&c->lock);
     return rc;
 }

@@ -43,6 +43,7 @@ int core_setxattr(Core *c, uint64_t ino, const char *name, const void *value, si
     if (flags & ~(CORE_XATTR_CREATE | CORE_XATTR_REPLACE))
         return core_fail(err, EINVAL, "unknown setxattr flags");
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     InodeRow r;
     if ((rc = resolve(c, ino, &r, err)) < 0)
         goto out;
@@ -60,6 +61,7 @@ int core_setxattr(Core *c, uint64_t ino, const char *name, const void *value, si
     }
     inode_row_clear(&r);
 out:
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }
@@ -191,6 +193,7 @@ int core_removexattr(Core *c, uint64_t ino, const char *name, GError **err)
     if (g_str_has_prefix(name, VX_PREFIX))
         return core_fail(err, EPERM, "%s is maintained by tapefs", name);
     g_mutex_lock(&c->lock);
+    db_op_begin(c);
     InodeRow r;
     if ((rc = resolve(c, ino, &r, err)) == 0) {
         if ((rc = xattr_remove(c, r.id, name, err)) == 0) {
@@ -199,6 +202,7 @@ int core_removexattr(Core *c, uint64_t ino, const char *name, GError **err)
         }
         inode_row_clear(&r);
     }
+    rc = db_op_end(c, rc);
     g_mutex_unlock(&c->lock);
     return rc;
 }

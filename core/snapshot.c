@@ -94,7 +94,8 @@ int core_snapshot_create(Core *c, const char *name, GError **err)
 {
     gate_enter_snapshot(&c->gate);
     g_mutex_lock(&c->lock);
-    int rc = core_snapshot_create_locked(c, name, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, core_snapshot_create_locked(c, name, err));
     g_mutex_unlock(&c->lock);
     gate_leave_snapshot(&c->gate);
     return rc;
@@ -103,7 +104,8 @@ int core_snapshot_create(Core *c, const char *name, GError **err)
 int core_snapshot_delete(Core *c, const char *name, GError **err)
 {
     g_mutex_lock(&c->lock);
-    int rc = core_snapshot_delete_locked(c, name, err);
+    db_op_begin(c);
+    int rc = db_op_end(c, core_snapshot_delete_locked(c, name, err));
     g_mutex_unlock(&c->lock);
     return rc;
 }

@@ -95,7 +95,8 @@ void core_forget(Core *c, uint64_t ino, uint64_t nlookup)
             g_hash_table_remove(c->lookups, &ino);
             if (ino_view(ino) == 0 && ino != CORE_SNAPDIR_INO) {
                 GError *e = NULL;
-                if (inode_reap_if_unused(c, ino_id(ino), &e) < 0) {
+                db_op_begin(c);
+                if (db_op_end(c, inode_reap_if_unused(c, ino_id(ino), &e)) < 0) {
                     g_warning("forget: %s", e->message);
                     g_error_free(e);
                 }
