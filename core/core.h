@@ -269,3 +269,8 @@ int core_check(Core *c, bool deep, GPtrArray *problems, GError **err);
  * `lost` (strings) when given. */
 int core_recover(const char *library_dir, const char *new_store_dir,
                  GPtrArray *lost, GError **err);
+/* The same; `notes` (strings, when given) says which indexes were damaged
+ * and skipped, and which one the store was rebuilt from. A failed
+ * recovery leaves nothing in `new_store_dir`. */
+int core_recover_notes(const char *library_dir, const char *new_store_dir,
+                       GPtrArray *lost, GPtrArray *notes, GError **err);

@@ -3,11 +3,15 @@
  * are all present, restore it as the new store's catalog (same store id,
  * the library where it is), and list the files whose data was only in the
  * old cache (their ranges become "lost": reading them fails with EIO).
+ * The store is built in a hidden sibling directory and renamed into place
+ * at the end, so a failed recovery leaves nothing behind.
  * Runs single-threaded before any Core exists; no locks. */
 #include "core/core_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +28,8 @@ static gint ip_cmp(gconstpointer a, gconstpointer b)
     const IndexPart *x = a, *y = b;
     if (x->df != y->df)
         return (x->df > y->df) - (x->df < y->df);
+    if (x->gen != y->gen)
+        return (x->gen > y->gen) - (x->gen < y->gen);
     return (x->off > y->off) - (x->off < y->off);
 }
 
@@ -54,18 +60,31 @@ static int scan_indexes(TapeLibrary *lib, GArray *out)
     return 0;
 }
 
-/* Newest complete index: returns its first part's index in `parts` and
- * the number of parts, or -1. */
-static int pick_newest(GArray *parts, guint *count)
+/* One complete index on tape: its parts in order, by (dumpfile, gen). */
+typedef struct {
+    guint first, count;  /* range in the sorted part list */
+    uint64_t df, gen;
+} IndexCand;
+
+static gint cand_newest_first(gconstpointer a, gconstpointer b)
 {
-    int best = -1;
-    uint64_t best_gen = 0;
+    const IndexCand *x = a, *y = b;
+    if (x->gen != y->gen)
+        return (x->gen < y->gen) - (x->gen > y->gen);
+    return (x->df < y->df) - (x->df > y->df);
+}
+
+/* Every index whose parts cover it from 0 to its last part, newest first. */
+static GArray *complete_indexes(GArray *parts)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(IndexCand));
     for (guint i = 0; i < parts->len;) {
         IndexPart *first = &g_array_index(parts, IndexPart, i);
         guint j = i;
         uint64_t at = 0;
         bool ok = true, last = false;
-        while (j < parts->len && g_array_index(parts, IndexPart, j).df == first->df) {
+        while (j < parts->len && g_array_index(parts, IndexPart, j).df == first->df &&
+               g_array_index(parts, IndexPart, j).gen == first->gen) {
             IndexPart *p = &g_array_index(parts, IndexPart, j);
             if (p->off == at && !last) {
                 at += p->len;
@@ -77,17 +96,19 @@ static int pick_newest(GArray *parts, guint *count)
             }
             j++;
         }
-        if (ok && last && (best < 0 || first->gen > best_gen)) {
-            best = (int)i;
-            best_gen = first->gen;
-            *count = j - i;
+        if (ok && last) {
+            IndexCand c = { .first = i, .count = j - i, .df = first->df, .gen = first->gen };
+            g_array_append_val(out, c);
         }
         i = j;
     }
-    return best;
+    g_array_sort(out, cand_newest_first);
+    return out;
 }
 
-static int copy_index(TapeLibrary *lib, GArray *parts, int first, guint count, const char *dst,
+/* Copy one index to `dst`, every part verified first (block checksums
+ * and the part's XXH3-128). */
+static int copy_index(TapeLibrary *lib, GArray *parts, guint first, guint count, const char *dst,
                       GError **err)
 {
     int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -97,20 +118,24 @@ static int copy_index(TapeLibrary *lib, GArray *parts, int first, guint count, c
     uint64_t at = 0;
     int r = 0;
     for (guint i = 0; i < count && r == 0; i++) {
-        IndexPart *ip = &g_array_index(parts, IndexPart, (guint)first + i);
+        IndexPart *ip = &g_array_index(parts, IndexPart, first + i);
         if (ip->off < at)
             continue;
         GError *e = NULL;
         TapePart *p = tape_part_open(lib, ip->volume, ip->fileno, &e);
-        if (!p) {
-            r = core_fail_from(err, e, EIO, "reading the index");
+        if (!p || tape_part_verify(p, &e) < 0) {
+            r = core_fail(err, EIO, "part %u on %s file %u: %s", ip->partnum, ip->volume,
+                          ip->fileno, e ? e->message : "unreadable");
             g_clear_error(&e);
+            if (p)
+                tape_part_close(p);
             break;
         }
         for (uint64_t done = 0; done < ip->len && r == 0;) {
             size_t n = (size_t)MIN((uint64_t)(1 << 20), ip->len - done);
             if (tape_part_read(p, done, buf, n, &e) < 0) {
-                r = core_fail_from(err, e, EIO, "reading the index");
+                r = core_fail(err, EIO, "part %u on %s file %u: %s", ip->partnum, ip->volume,
+                              ip->fileno, e ? e->message : "unreadable");
                 g_clear_error(&e);
             } else if (pwrite(fd, buf, n, (off_t)(ip->off + done)) != (ssize_t)n) {
                 r = core_fail(err, errno ? errno : EIO, "%s: %s", dst, g_strerror(errno));
@@ -123,6 +148,36 @@ static int copy_index(TapeLibrary *lib, GArray *parts, int first, guint count, c
     if (r == 0 && fsync(fd) != 0)
         r = core_fail(err, errno, "%s: %s", dst, g_strerror(errno));
     close(fd);
+    return r;
+}
+
+/* Does `path` open as an intact tapefs catalog? Sets *part_size. */
+static int check_catalog(const char *path, uint64_t *part_size, GError **err)
+{
+    sqlite3 *db = NULL;
+    int r = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        r = core_fail(err, EIO, "not a database: %s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return r;
+    }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(s, 0), "ok"))
+        r = core_fail(err, EIO, "damaged database: %s",
+                      s && sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0)
+                                                     : sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    s = NULL;
+    if (r == 0) {
+        if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='part_size'", -1, &s, NULL)
+                == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+            *part_size = (uint64_t)sqlite3_column_int64(s, 0);
+        else
+            r = core_fail(err, EINVAL, "not a tapefs catalog");
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
     return r;
 }
 
@@ -200,8 +255,102 @@ static int mark_lost(sqlite3 *db, GPtrArray *lost, GError **err)
     return 0;
 }
 
-int core_recover(const char *library_dir, const char *new_store_dir, GPtrArray *lost,
-                 GError **err)
+/* Remove a staging directory recursively (it holds only what
+ * build_store made: no symlinks). */
+static void remove_tree(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    if (d) {
+        const char *n;
+        while ((n = g_dir_read_name(d))) {
+            g_autofree char *p = g_build_filename(dir, n, NULL);
+            if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+                remove_tree(p);
+            else
+                g_unlink(p);
+        }
+        g_dir_close(d);
+    }
+    g_rmdir(dir);
+}
+
+static void note(GPtrArray *notes, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void note(GPtrArray *notes, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_message("recover: %s", m);
+    if (notes)
+        g_ptr_array_add(notes, m);
+    else
+        g_free(m);
+}
+
+/* Build the store in `stage`: the first index (newest first) that copies,
+ * verifies and opens as a catalog, the configuration, tmp/. */
+static int build_store(TapeLibrary *lib, const char *library_dir, const char *stage,
+                       GArray *parts, GPtrArray *lost, GPtrArray *notes, GError **err)
+{
+    g_autoptr(GArray) cands = complete_indexes(parts);
+    if (cands->len == 0)
+        return core_fail(err, ENOENT, "%s: no complete index on any volume", library_dir);
+    g_autofree char *tmpdir = g_build_filename(stage, "tmp", NULL);
+    if (g_mkdir_with_parents(tmpdir, 0700) != 0)
+        return core_fail(err, errno, "%s: %s", tmpdir, g_strerror(errno));
+    g_autofree char *cat = g_build_filename(stage, "catalog.db", NULL);
+    StoreConfig cfg = { .version = 1 };
+    int r = -ENOENT;
+    guint used = 0;
+    for (guint i = 0; i < cands->len; i++) {
+        IndexCand *ic = &g_array_index(cands, IndexCand, i);
+        GError *e = NULL;
+        r = copy_index(lib, parts, ic->first, ic->count, cat, &e);
+        if (r == 0)
+            r = check_catalog(cat, &cfg.part_size, &e);
+        if (r == 0) {
+            used = i;
+            break;
+        }
+        note(notes, "index %" G_GUINT64_FORMAT " (dumpfile %" G_GUINT64_FORMAT ") is unusable: %s",
+             ic->gen, ic->df, e ? e->message : g_strerror(-r));
+        g_clear_error(&e);
+        g_unlink(cat);
+    }
+    if (r < 0)
+        return core_fail(err, EIO, "%s: none of the %u complete indexes is readable",
+                         library_dir, cands->len);
+    IndexCand *ic = &g_array_index(cands, IndexCand, used);
+    if (used > 0)
+        note(notes, "recovered from the older index %" G_GUINT64_FORMAT " (dumpfile %"
+             G_GUINT64_FORMAT "): changes recorded only in newer indexes are missing",
+             ic->gen, ic->df);
+    g_strlcpy(cfg.store_id, tape_library_store_id(lib), sizeof cfg.store_id);
+    cfg.block_size = tape_library_block_size(lib);
+    GArray *vols = tape_library_volumes(lib);
+    cfg.volumes = vols ? vols->len : 0;
+    if (vols && vols->len)
+        cfg.volume_size = g_array_index(vols, TapeVolumeInfo, 0).capacity;
+    if (vols)
+        g_array_unref(vols);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(cat, &db) != SQLITE_OK)
+        r = core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
+    if (r == 0)
+        r = mark_lost(db, lost, err);
+    sqlite3_close(db);
+    if (r == 0) {
+        cfg.library = g_canonicalize_filename(library_dir, NULL);
+        g_autofree char *cfgpath = g_build_filename(stage, "config", NULL);
+        r = config_write(cfgpath, &cfg, err);
+        config_clear(&cfg);
+    }
+    return r;
+}
+
+int core_recover_notes(const char *library_dir, const char *new_store_dir, GPtrArray *lost,
+                       GPtrArray *notes, GError **err)
 {
     if (!library_dir || !new_store_dir)
         return core_fail(err, EINVAL, "recover needs a library and a new store directory");
@@ -222,53 +371,34 @@ int core_recover(const char *library_dir, const char *new_store_dir, GPtrArray *
     }
     g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(IndexPart));
     scan_indexes(lib, parts);
-    guint count = 0;
-    int first = pick_newest(parts, &count);
-    if (first < 0) {
-        tape_library_close(lib);
-        return core_fail(err, ENOENT, "%s: no complete index on any volume", library_dir);
-    }
+    /* The store is built next to its final place and renamed there at the
+     * end: a failed recovery leaves nothing behind. */
+    g_autofree char *canon = g_canonicalize_filename(new_store_dir, NULL);
+    g_autofree char *parent = g_path_get_dirname(canon);
+    g_autofree char *base = g_path_get_basename(canon);
     int r = 0;
-    if (g_mkdir_with_parents(new_store_dir, 0755) != 0) {
-        r = core_fail(err, errno, "%s: %s", new_store_dir, g_strerror(errno));
+    if (g_mkdir_with_parents(parent, 0755) != 0) {
+        r = core_fail(err, errno, "%s: %s", parent, g_strerror(errno));
         tape_library_close(lib);
         return r;
     }
-    g_autofree char *tmpdir = g_build_filename(new_store_dir, "tmp", NULL);
-    g_mkdir_with_parents(tmpdir, 0700);
-    g_autofree char *cat = g_build_filename(new_store_dir, "catalog.db", NULL);
-    r = copy_index(lib, parts, first, count, cat, err);
-    StoreConfig cfg = { .version = 1 };
-    g_strlcpy(cfg.store_id, tape_library_store_id(lib), sizeof cfg.store_id);
-    cfg.block_size = tape_library_block_size(lib);
-    GArray *vols = tape_library_volumes(lib);
-    cfg.volumes = vols ? vols->len : 0;
-    if (vols && vols->len)
-        cfg.volume_size = g_array_index(vols, TapeVolumeInfo, 0).capacity;
-    if (vols)
-        g_array_unref(vols);
+    g_autofree char *stage = g_strdup_printf("%s/.%s.recover-XXXXXX", parent, base);
+    if (!g_mkdtemp_full(stage, 0755)) {
+        r = core_fail(err, errno, "%s: %s", parent, g_strerror(errno));
+        tape_library_close(lib);
+        return r;
+    }
+    r = build_store(lib, library_dir, stage, parts, lost, notes, err);
     tape_library_close(lib);
-    sqlite3 *db = NULL;
-    if (r == 0 && sqlite3_open(cat, &db) != SQLITE_OK)
-        r = core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
-    if (r == 0) {
-        sqlite3_stmt *s = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='part_size'", -1, &s, NULL)
-                == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-            cfg.part_size = (uint64_t)sqlite3_column_int64(s, 0);
-        else
-            r = core_fail(err, EINVAL, "recovered index is not a tapefs catalog");
-        sqlite3_finalize(s);
-    }
-    if (r == 0)
-        r = mark_lost(db, lost, err);
-    if (db)
-        sqlite3_close(db);
-    if (r == 0) {
-        cfg.library = g_canonicalize_filename(library_dir, NULL);
-        g_autofree char *cfgpath = g_build_filename(new_store_dir, "config", NULL);
-        r = config_write(cfgpath, &cfg, err);
-        config_clear(&cfg);
-    }
+    if (r == 0 && rename(stage, canon) != 0)
+        r = core_fail(err, errno, "%s: %s", new_store_dir, g_strerror(errno));
+    if (r < 0)
+        remove_tree(stage);
     return r;
+}
+
+int core_recover(const char *library_dir, const char *new_store_dir, GPtrArray *lost,
+                 GError **err)
+{
+    return core_recover_notes(library_dir, new_store_dir, lost, NULL, err);
 }

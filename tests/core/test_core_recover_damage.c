@@ -1,0 +1,188 @@
+/* test_core_recover_damage.c — recovery when the newest index on tape is
+ * damaged: one byte of a data block of its tape file is flipped; recover
+ * must fall back to the previous index, say so, and build a working
+ * store. A recovery that fails leaves nothing in the target directory, so
+ * it can be retried there. */
+#include "core_testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The tape file written last in the library (newest modification). */
+static char *newest_tape_file(const char *lib)
+{
+    char *best = NULL;
+    struct timespec bt = { 0, 0 };
+    GDir *d = g_dir_open(lib, 0, NULL);
+    g_assert_nonnull(d);
+    const char *v;
+    while ((v = g_dir_read_name(d))) {
+        g_autofree char *vd = g_build_filename(lib, v, NULL);
+        GDir *f = g_dir_open(vd, 0, NULL);
+        if (!f)
+            continue;
+        const char *n;
+        while ((n = g_dir_read_name(f))) {
+            if (!g_str_has_prefix(n, "file"))
+                continue;
+            char *p = g_build_filename(vd, n, NULL);
+            struct stat st;
+            g_assert_cmpint(stat(p, &st), ==, 0);
+            if (!best || st.st_mtim.tv_sec > bt.tv_sec ||
+                (st.st_mtim.tv_sec == bt.tv_sec && st.st_mtim.tv_nsec > bt.tv_nsec)) {
+                g_free(best);
+                best = p;
+                bt = st.st_mtim;
+            } else {
+                g_free(p);
+            }
+        }
+        g_dir_close(f);
+    }
+    g_dir_close(d);
+    g_assert_nonnull(best);
+    return best;
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    unsigned char b;
+    g_assert_cmpint(pread(fd, &b, 1, at), ==, 1);
+    b ^= 0x5a;
+    g_assert_cmpint(pwrite(fd, &b, 1, at), ==, 1);
+    close(fd);
+}
+
+static bool dir_is_empty_or_missing(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    if (!d)
+        return true;
+    bool empty = g_dir_read_name(d) == NULL;
+    g_dir_close(d);
+    return empty;
+}
+
+static void test_damaged_newest_index(void)
+{
+    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    GError *e = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("tapefs-recdmg-XXXXXX", &e);
+    g_autofree char *store = g_build_filename(tmp, "store", NULL);
+    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
+    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
+    m.library = lib;
+    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/first", 0, "older state", 11), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0); /* writes index 1 */
+    c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/second", 0, "newer state", 11), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0); /* writes index 2 */
+    ctu_rmtree(store);
+
+    /* A data block in the middle of the newest index goes bad. */
+    g_autofree char *victim = newest_tape_file(lib);
+    struct stat st;
+    g_assert_cmpint(stat(victim, &st), ==, 0);
+    g_assert_cmpint(st.st_size, >, 3 * 4096);
+    flip_byte(victim, st.st_size / 2);
+
+    /* A directory the user made for it is fine, and stays usable. */
+    g_assert_cmpint(g_mkdir(fresh, 0755), ==, 0);
+    g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+    g_assert_cmpint(core_recover_notes(lib, fresh, lost, notes, &e), ==, 0);
+    g_assert_no_error(e);
+    g_assert_cmpuint(lost->len, ==, 0);
+    /* It says which index was damaged and which one it used. */
+    g_assert_cmpuint(notes->len, ==, 2);
+    g_assert_nonnull(strstr(notes->pdata[0], "unusable"));
+    g_assert_nonnull(strstr(notes->pdata[1], "older index 1"));
+    c = core_store_open(fresh, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
+    int err = 0;
+    g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/first", &err);
+    g_assert_nonnull(b);
+    g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "older state", 11);
+    g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/second"), ==, 0);
+    g_assert_cmpint(core_check(c, false, NULL, &e), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    g_assert_no_error(e);
+    ctu_rmtree(tmp);
+}
+
+static void test_failed_recovery_leaves_nothing(void)
+{
+    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    GError *e = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("tapefs-recdmg-XXXXXX", &e);
+    g_autofree char *store = g_build_filename(tmp, "store", NULL);
+    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
+    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
+    m.library = lib;
+    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/only", 0, "one index", 9), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    /* The only index is damaged. */
+    g_autofree char *victim = newest_tape_file(lib);
+    struct stat st;
+    g_assert_cmpint(stat(victim, &st), ==, 0);
+    g_autofree char *saved = NULL;
+    gsize saved_len = 0;
+    g_assert_true(g_file_get_contents(victim, &saved, &saved_len, NULL));
+    flip_byte(victim, st.st_size / 2);
+    g_assert_cmpint(core_recover(lib, fresh, NULL, &e), <, 0);
+    g_assert_nonnull(e);
+    g_clear_error(&e);
+    g_assert_true(dir_is_empty_or_missing(fresh));
+    GDir *d = g_dir_open(tmp, 0, NULL);
+    const char *n;
+    while ((n = g_dir_read_name(d)))
+        g_assert_null(strstr(n, "recover")); /* no staging left behind */
+    g_dir_close(d);
+    /* Repaired, the retry into the same directory works. */
+    g_assert_true(g_file_set_contents(victim, saved, (gssize)saved_len, NULL));
+    g_assert_cmpint(core_recover(lib, fresh, NULL, &e), ==, 0);
+    g_assert_no_error(e);
+    c = core_store_open(fresh, &o, &e);
+    g_assert_no_error(e);
+    int err = 0;
+    g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/only", &err);
+    g_assert_nonnull(b);
+    g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "one index", 9);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    ctu_rmtree(store);
+    ctu_rmtree(tmp);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/core/recover-damage/newest-index-damaged", test_damaged_newest_index);
+    g_test_add_func("/core/recover-damage/failure-leaves-nothing", test_failed_recovery_leaves_nothing);
+    return g_test_run();
+}
