@@ -3,6 +3,8 @@
  * are all present, restore it as the new store's catalog (same store id,
  * the library where it is), and list the files whose data was only in the
  * old cache (their ranges become "lost": reading them fails with EIO).
+ * Id counters (next dumpfile id, index sequence) are advanced past every
+ * dumpfile and index found on any volume, so nothing on tape is reused.
  * The store is built in a hidden sibling directory and renamed into place
  * at the end, so a failed recovery leaves nothing behind.
  * Runs single-threaded before any Core exists; no locks. */
@@ -33,7 +35,9 @@ static gint ip_cmp(gconstpointer a, gconstpointer b)
     return (x->off > y->off) - (x->off < y->off);
 }
 
-static int scan_indexes(TapeLibrary *lib, GArray *out)
+/* Scan every tape file: index parts go to `out`; *max_df and *max_gen get
+ * the largest dumpfile id (any kind) and index generation on any volume. */
+static int scan_indexes(TapeLibrary *lib, GArray *out, uint64_t *max_df, uint64_t *max_gen)
 {
     GArray *vols = tape_library_volumes(lib);
     for (guint v = 0; vols && v < vols->len; v++) {
@@ -44,6 +48,9 @@ static int scan_indexes(TapeLibrary *lib, GArray *out)
                 continue; /* a failed or damaged part */
             const TapePartHeader *h = tape_part_header(p);
             const TapePartTrailer *t = tape_part_trailer(p);
+            *max_df = MAX(*max_df, h->dumpfile_id);
+            if (h->kind == CORE_DUMP_INDEX)
+                *max_gen = MAX(*max_gen, h->generation);
             if (h->kind == CORE_DUMP_INDEX) {
                 IndexPart ip = { .df = h->dumpfile_id, .gen = h->generation, .off = h->offset,
                                  .len = t->length, .partnum = h->partnum, .fileno = f,
@@ -255,6 +262,31 @@ static int mark_lost(sqlite3 *db, GPtrArray *lost, GError **err)
     return 0;
 }
 
+/* The index holds the counters as they were when it was taken; dumpfiles
+ * and indexes written after it are on tape too. New ids and sequence
+ * numbers must come after everything any volume holds. */
+static int advance_counters(sqlite3 *db, uint64_t max_df, uint64_t max_gen, GError **err)
+{
+    sqlite3_stmt *s = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(db, "UPDATE meta SET value=max(value, ?2) WHERE key=?1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
+    const struct {
+        const char *key;
+        uint64_t v;
+    } kv[] = { { "next_dumpfile", max_df + 1 }, { "index_seq", max_gen } };
+    for (size_t i = 0; i < G_N_ELEMENTS(kv) && r == 0; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, kv[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (int64_t)kv[i].v);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            r = core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 /* Remove a staging directory recursively (it holds only what
  * build_store made: no symlinks). */
 static void remove_tree(const char *dir)
@@ -291,7 +323,8 @@ static void note(GPtrArray *notes, const char *fmt, ...)
 /* Build the store in `stage`: the first index (newest first) that copies,
  * verifies and opens as a catalog, the configuration, tmp/. */
 static int build_store(TapeLibrary *lib, const char *library_dir, const char *stage,
-                       GArray *parts, GPtrArray *lost, GPtrArray *notes, GError **err)
+                       GArray *parts, uint64_t max_df, uint64_t max_gen, GPtrArray *lost,
+                       GPtrArray *notes, GError **err)
 {
     g_autoptr(GArray) cands = complete_indexes(parts);
     if (cands->len == 0)
@@ -339,6 +372,8 @@ static int build_store(TapeLibrary *lib, const char *library_dir, const char *st
         r = core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
     if (r == 0)
         r = mark_lost(db, lost, err);
+    if (r == 0)
+        r = advance_counters(db, max_df, max_gen, err);
     sqlite3_close(db);
     if (r == 0) {
         cfg.library = g_canonicalize_filename(library_dir, NULL);
@@ -370,7 +405,8 @@ int core_recover_notes(const char *library_dir, const char *new_store_dir, GPtrA
         return r;
     }
     g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(IndexPart));
-    scan_indexes(lib, parts);
+    uint64_t max_df = 0, max_gen = 0;
+    scan_indexes(lib, parts, &max_df, &max_gen);
     /* The store is built next to its final place and renamed there at the
      * end: a failed recovery leaves nothing behind. */
     g_autofree char *canon = g_canonicalize_filename(new_store_dir, NULL);
@@ -388,7 +424,7 @@ int core_recover_notes(const char *library_dir, const char *new_store_dir, GPtrA
         tape_library_close(lib);
         return r;
     }
-    r = build_store(lib, library_dir, stage, parts, lost, notes, err);
+    r = build_store(lib, library_dir, stage, parts, max_df, max_gen, lost, notes, err);
     tape_library_close(lib);
     if (r == 0 && rename(stage, canon) != 0)
         r = core_fail(err, errno, "%s: %s", new_store_dir, g_strerror(errno));

@@ -2,7 +2,8 @@
  * damaged: one byte of a data block of its tape file is flipped; recover
  * must fall back to the previous index, say so, and build a working
  * store. A recovery that fails leaves nothing in the target directory, so
- * it can be retried there. */
+ * it can be retried there. A recovered store never reuses a dumpfile id
+ * or an index sequence number that some volume already holds. */
 #include "core_testutil.h"
 
 #include <errno.h>
@@ -179,10 +180,75 @@ static void test_failed_recovery_leaves_nothing(void)
     ctu_rmtree(tmp);
 }
 
+static void test_recovered_ids_are_new(void)
+{
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    GError *e = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("tapefs-recdmg-XXXXXX", &e);
+    g_autofree char *store = g_build_filename(tmp, "store", NULL);
+    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
+    g_autofree char *copy = g_build_filename(tmp, "library-copy", NULL);
+    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
+    m.library = lib;
+    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/a", 0, "indexed", 7), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    /* Data written after the last index reaches tape, no index follows. */
+    g_autofree guint8 *buf = g_malloc(300000);
+    ctu_pattern(5, 0, buf, 300000);
+    g_assert_cmpint(ctu_write(c, "/b", 0, buf, 300000), ==, 0);
+    g_assert_cmpint(core_flush_all(c, &e), ==, 0);
+    uint64_t max_id = 0;
+    g_autoptr(GPtrArray) dumps = core_dumps(c, &e);
+    for (guint i = 0; i < dumps->len; i++)
+        max_id = MAX(max_id, ((CoreDumpInfo *)dumps->pdata[i])->id);
+    CoreStatus st = { 0 };
+    g_assert_cmpint(core_status(c, &st, &e), ==, 0);
+    uint64_t max_seq = st.index_sequence;
+    g_assert_cmpuint(max_seq, >=, 2);
+    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", lib, copy);
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+
+    g_assert_cmpint(core_recover(copy, fresh, NULL, &e), ==, 0);
+    c = core_store_open(fresh, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(core_status(c, &st, &e), ==, 0);
+    g_assert_cmpuint(st.index_sequence, >=, max_seq);
+    g_autoptr(GPtrArray) before = core_dumps(c, &e);
+    g_autoptr(GHashTable) known = g_hash_table_new(g_int64_hash, g_int64_equal);
+    for (guint i = 0; i < before->len; i++)
+        g_hash_table_add(known, &((CoreDumpInfo *)before->pdata[i])->id);
+    g_assert_cmpint(ctu_write(c, "/c", 0, buf, 300000), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpint(core_status(c, &st, &e), ==, 0);
+    g_assert_cmpuint(st.index_sequence, >, max_seq);
+    g_autoptr(GPtrArray) after = core_dumps(c, &e);
+    guint fresh_ids = 0;
+    for (guint i = 0; i < after->len; i++) {
+        CoreDumpInfo *d = after->pdata[i];
+        if (g_hash_table_contains(known, &d->id))
+            continue;
+        fresh_ids++;
+        if (d->id <= max_id)
+            g_error("dumpfile id %" G_GUINT64_FORMAT " is already on tape", d->id);
+    }
+    g_assert_cmpuint(fresh_ids, >=, 2); /* the data and the index */
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    ctu_rmtree(tmp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/core/recover-damage/newest-index-damaged", test_damaged_newest_index);
     g_test_add_func("/core/recover-damage/failure-leaves-nothing", test_failed_recovery_leaves_nothing);
+    g_test_add_func("/core/recover-damage/ids-are-new", test_recovered_ids_are_new);
     return g_test_run();
 }
