@@ -166,14 +166,25 @@ int core_check(Core *c, bool deep, GPtrArray *problems, GError **err)
     typedef struct {
         char volume[TAPE_VOLUME_NAME_MAX];
         uint32_t fileno;
-        uint64_t df;
+        uint64_t df, off, len;
+        uint32_t partnum;
+        guint8 xxh[16];
+        bool has_xxh;
     } PartRef;
     g_autoptr(GArray) prefs = g_array_new(FALSE, FALSE, sizeof(PartRef));
     if (deep) {
-        s = db_q(c, "SELECT volume, fileno, dumpfile FROM parts ORDER BY volume, fileno", NULL);
+        s = db_q(c, "SELECT volume, fileno, dumpfile, partnum, off, len, xxh128 FROM parts "
+                 "ORDER BY volume, fileno", NULL);
         while (s && sqlite3_step(s) == SQLITE_ROW) {
             PartRef p = { .fileno = (uint32_t)sqlite3_column_int64(s, 1),
-                          .df = (uint64_t)sqlite3_column_int64(s, 2) };
+                          .df = (uint64_t)sqlite3_column_int64(s, 2),
+                          .partnum = (uint32_t)sqlite3_column_int64(s, 3),
+                          .off = (uint64_t)sqlite3_column_int64(s, 4),
+                          .len = (uint64_t)sqlite3_column_int64(s, 5) };
+            if (sqlite3_column_bytes(s, 6) == 16) {
+                memcpy(p.xxh, sqlite3_column_blob(s, 6), 16);
+                p.has_xxh = true;
+            }
             g_strlcpy(p.volume, (const char *)sqlite3_column_text(s, 0), sizeof p.volume);
             g_array_append_val(prefs, p);
         }
@@ -186,6 +197,16 @@ int core_check(Core *c, bool deep, GPtrArray *problems, GError **err)
         GError *e = NULL;
         TapePart *tp = tape_part_open(c->lib, p->volume, p->fileno, &e);
         if (tp && tape_part_verify(tp, &e) == 0) {
+            /* Intact, but is it the part the catalog row names? */
+            const TapePartHeader *h = tape_part_header(tp);
+            const TapePartTrailer *t = tape_part_trailer(tp);
+            if (h->dumpfile_id != p->df || h->partnum != p->partnum || h->offset != p->off ||
+                t->length != p->len || (p->has_xxh && memcmp(t->payload_xxh128, p->xxh, 16)))
+                problem(problems, &n, "dumpfile %" G_GUINT64_FORMAT " part %u: volume %s file %u "
+                        "holds dumpfile %" G_GUINT64_FORMAT " part %u at %" G_GUINT64_FORMAT
+                        " (%" G_GUINT64_FORMAT " bytes), not the part the catalog names", p->df,
+                        p->partnum, p->volume, p->fileno, h->dumpfile_id, h->partnum, h->offset,
+                        t->length);
             tape_part_close(tp);
             continue;
         }

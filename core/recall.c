@@ -1,6 +1,8 @@
 /* recall.c — reading dumpfile bytes back from tape: find the parts that
  * cover a range (catalog, under Core.lock, released before any tape I/O),
- * open the part (a few part handles stay open), read only the blocks
+ * open the part (a few part handles stay open), check that its header
+ * names the dumpfile, part number and offset the catalog row says and its
+ * trailer the length (EIO otherwise), read only the blocks
  * needed (tape_part_read verifies each block's checksum), and read ahead
  * when reads are sequential. Recall.lock guards the handles and the
  * read-ahead buffer; it is a leaf lock (taken after Core.lock was
@@ -25,6 +27,7 @@ typedef struct {
     uint64_t off, len;
     char volume[TAPE_VOLUME_NAME_MAX];
     uint32_t fileno;
+    uint32_t partnum;
 } PartLocCache;
 
 struct Recall {
@@ -45,6 +48,7 @@ typedef struct {
     uint64_t off, len;
     char volume[TAPE_VOLUME_NAME_MAX];
     uint32_t fileno;
+    uint32_t partnum;
 } PartLoc;
 
 Recall *recall_new(Core *c)
@@ -110,16 +114,36 @@ static TapePart *get_part(Recall *rc, const PartLoc *p, GError **err)
     return o->part;
 }
 
+/* Is the tape file the part the catalog says it is? Block checksums only
+ * prove that the bytes are the ones written to that file: a wrong (volume,
+ * file) mapping would otherwise return another dumpfile's bytes. */
+static int part_matches(const TapePart *tp, uint64_t df, const PartLoc *p, GError **err)
+{
+    const TapePartHeader *h = tape_part_header((TapePart *)tp);
+    const TapePartTrailer *t = tape_part_trailer((TapePart *)tp);
+    if (h->dumpfile_id == df && h->partnum == p->partnum && h->offset == p->off &&
+        t->length == p->len)
+        return 0;
+    g_warning("recall: volume %s file %u holds dumpfile %" G_GUINT64_FORMAT " part %u at %"
+              G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes); the catalog expects dumpfile %"
+              G_GUINT64_FORMAT " part %u at %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes)",
+              p->volume, p->fileno, h->dumpfile_id, h->partnum, h->offset, t->length, df,
+              p->partnum, p->off, p->len);
+    return core_fail(err, EIO, "volume %s file %u is not part %u of dumpfile %" G_GUINT64_FORMAT,
+                     p->volume, p->fileno, p->partnum, df);
+}
+
 static int find_parts(Core *c, uint64_t df, uint64_t off, uint64_t len, GArray *out,
                       GError **err)
 {
     g_mutex_lock(&c->lock);
-    sqlite3_stmt *s = db_q(c, "SELECT off, len, volume, fileno FROM parts WHERE dumpfile=? "
+    sqlite3_stmt *s = db_q(c, "SELECT off, len, volume, fileno, partnum FROM parts WHERE dumpfile=? "
                            "AND off<? AND off+len>? ORDER BY off", "uuu", df, off + len, off);
     while (s && sqlite3_step(s) == SQLITE_ROW) {
         PartLoc p = { .off = (uint64_t)sqlite3_column_int64(s, 0),
                       .len = (uint64_t)sqlite3_column_int64(s, 1),
-                      .fileno = (uint32_t)sqlite3_column_int64(s, 3) };
+                      .fileno = (uint32_t)sqlite3_column_int64(s, 3),
+                      .partnum = (uint32_t)sqlite3_column_int64(s, 4) };
         g_strlcpy(p.volume, (const char *)sqlite3_column_text(s, 2), sizeof p.volume);
         g_array_append_val(out, p);
     }
@@ -147,7 +171,8 @@ int recall_read(Recall *rc, uint64_t df, uint64_t off, void *buf, size_t len, GE
     g_mutex_lock(&rc->lock);
     if (rc->last_df == df && rc->last.len && off >= rc->last.off &&
         off + len <= rc->last.off + rc->last.len) {
-        PartLoc p = { .off = rc->last.off, .len = rc->last.len, .fileno = rc->last.fileno };
+        PartLoc p = { .off = rc->last.off, .len = rc->last.len, .fileno = rc->last.fileno,
+                      .partnum = rc->last.partnum };
         memcpy(p.volume, rc->last.volume, sizeof p.volume);
         g_array_append_val(parts, p);
     }
@@ -162,6 +187,7 @@ int recall_read(Recall *rc, uint64_t df, uint64_t off, void *buf, size_t len, GE
         rc->last.off = p->off;
         rc->last.len = p->len;
         rc->last.fileno = p->fileno;
+        rc->last.partnum = p->partnum;
         memcpy(rc->last.volume, p->volume, sizeof rc->last.volume);
     }
     uint64_t at = off, end = off + len;
@@ -186,6 +212,8 @@ int recall_read(Recall *rc, uint64_t df, uint64_t off, void *buf, size_t len, GE
             r = -EIO;
             break;
         }
+        if ((r = part_matches(tp, df, p, err)) < 0)
+            break;
         uint64_t want = n;
         if (sequential) {
             want = MIN((uint64_t)rc->ra_window, p->off + p->len - at);
