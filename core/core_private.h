@@ -132,6 +132,8 @@ struct Core {
     GHashTable *lookups;        /* [lock] ino -> lookup count */
     GHashTable *opens;          /* [lock] live id -> open count */
     GHashTable *writers;        /* [lock] live id -> writer count */
+    GHashTable *append_end;     /* [lock] live id -> end reserved by O_APPEND
+                                   writes in flight (ops_file.c) */
     GHashTable *handles;        /* [lock] fh -> CoreHandle* */
     uint64_t next_fh;           /* [lock] */
     GHashTable *dirty;          /* [lock] obj -> DirtyObj* */

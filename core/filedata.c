@@ -59,6 +59,8 @@ int filedata_truncate_locked(Core *c, InodeRow *r, uint64_t size, GError **err)
         r->size = size;
         return 0;
     }
+    /* Appends in flight write again after this (new version). */
+    g_hash_table_remove(c->append_end, &r->id);
     uint64_t old = r->version, nv;
     if ((rc = version_new(c, r->id, &nv, err)) < 0)
         return rc;
@@ -100,10 +102,10 @@ int filedata_fill(void *owner, uint64_t obj, uint64_t offset, void *buf, size_t 
         if (s)
             sqlite3_reset(s);
         if (!known) {
+            /* Released meanwhile (a truncation gave the file a new
+             * version): the reader tries again with that one. */
             g_mutex_unlock(&c->lock);
-            g_warning("fill: cache object %" G_GUINT64_FORMAT " belongs to no file version "
-                      "and its block at %" G_GUINT64_FORMAT " is missing", obj, offset);
-            return -EIO;
+            return -ESTALE;
         }
     }
     g_mutex_unlock(&c->lock);
@@ -130,6 +132,11 @@ int filedata_fill(void *owner, uint64_t obj, uint64_t offset, void *buf, size_t 
             }
         } else if (p->kind == EXT_OBJECT) {
             if (p->ref == obj) {
+                /* A write put the block in place and recorded its extent
+                 * while this fill ran: the cache reads what was written
+                 * (it re-checks the block before installing a fill). */
+                if (cache_block_state(c->cache, obj, offset + p->at, NULL) == CACHE_BLOCK_DIRTY)
+                    continue;
                 g_warning("fill: file version %" G_GUINT64_FORMAT " at %" G_GUINT64_FORMAT
                           ": its own dirty bytes are missing from the cache", obj,
                           offset + p->at);

@@ -2,7 +2,10 @@
  * write, flush, release, fsync. Catalog work under Core.lock; the bytes
  * move through cache_read/cache_write with no core lock held (the cache's
  * fill callback takes it). Writers pass Core.gate (gate.c) from making
- * the version writable until its extents are recorded. */
+ * the version writable until its extents are recorded. O_APPEND writes
+ * reserve their offset under Core.lock (Core.append_end), so concurrent
+ * appenders never overlap. A write whose file was truncated (given a new
+ * version) between its cache write and its record is written again. */
 #include "core/core_private.h"
 
 #include <errno.h>
@@ -151,15 +154,11 @@ static CoreHandle *file_handle(Core *c, uint64_t ino, uint64_t fh, GError **err)
     return h;
 }
 
-ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, off_t off,
-                  GError **err)
+/* One attempt at a read of the file's current version; *obj is that
+ * version. */
+static ssize_t read_once(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, off_t off,
+                         uint64_t *objp, GError **err)
 {
-    if (off < 0)
-        return core_fail(err, EINVAL, "negative offset");
-    if (size && !buf)
-        return core_fail(err, EINVAL, "no buffer");
-    if (size > (1u << 30))
-        size = 1u << 30;
     g_mutex_lock(&c->lock);
     int rc = 0;
     InodeRow r = { 0 };
@@ -170,6 +169,7 @@ ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, of
     else
         rc = inode_get(c, ino_view(ino), ino_id(ino), &r, err);
     uint64_t obj = r.version, fsize = r.size;
+    *objp = obj;
     inode_row_clear(&r);
     if (rc == 0 && obj && !cache_object_exists(c->cache, obj)) {
         GError *e = NULL;
@@ -195,19 +195,76 @@ ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, of
     return n;
 }
 
-ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t size, off_t off,
-                   GError **err)
+ssize_t core_read(Core *c, uint64_t ino, uint64_t fh, void *buf, size_t size, off_t off,
+                  GError **err)
 {
-    if (ino == CORE_SNAPDIR_INO || ino_view(ino) != 0)
-        return core_fail(err, EROFS, "snapshots are read-only");
     if (off < 0)
         return core_fail(err, EINVAL, "negative offset");
-    if ((uint64_t)off + size > CORE_MAX_FILE)
-        return core_fail(err, EFBIG, "file too large");
-    if (size == 0)
-        return 0;
-    if (!buf)
+    if (size && !buf)
         return core_fail(err, EINVAL, "no buffer");
+    if (size > (1u << 30))
+        size = 1u << 30;
+    for (;;) {
+        uint64_t obj = 0;
+        GError *e = NULL;
+        ssize_t n = read_once(c, ino, fh, buf, size, off, &obj, &e);
+        if (n >= 0 || (n != -ESTALE && n != -ENOENT) || !obj) {
+            if (e)
+                g_propagate_error(err, e);
+            return n;
+        }
+        /* The version went away during the read (a truncation gave the
+         * file a new one, and the old object may be gone): read again
+         * from the new version; anything else is an error. */
+        g_mutex_lock(&c->lock);
+        InodeRow r = { 0 };
+        bool moved = ino_view(ino) == 0 && inode_get(c, 0, ino_id(ino), &r, NULL) == 0 &&
+                     r.version != obj;
+        inode_row_clear(&r);
+        g_mutex_unlock(&c->lock);
+        if (!moved) {
+            g_warning("read: file version %" G_GUINT64_FORMAT " has no catalog row and its "
+                      "blocks are missing", obj);
+            if (err && !*err)
+                *err = e;
+            else
+                g_clear_error(&e);
+            return -EIO;
+        }
+        g_clear_error(&e);
+    }
+}
+
+/* Appends in flight: each O_APPEND write reserves [woff, woff+size) past
+ * the larger of the file's size and the end reserved so far, so that
+ * concurrent appenders never get the same offset. Core.lock held. */
+static uint64_t append_reserve(Core *c, uint64_t id, uint64_t size, uint64_t len)
+{
+    uint64_t *end = g_hash_table_lookup(c->append_end, &id);
+    uint64_t woff = MAX(size, end ? *end : 0);
+    uint64_t e = woff + len;
+    g_hash_table_insert(c->append_end, g_memdup2(&id, sizeof id), g_memdup2(&e, sizeof e));
+    return woff;
+}
+
+/* The append [woff, woff+len) is recorded or abandoned: forget the
+ * reservation once nothing past the file's size is reserved. */
+static void append_release(Core *c, uint64_t id, uint64_t woff, uint64_t len, uint64_t fsize)
+{
+    uint64_t *end = g_hash_table_lookup(c->append_end, &id);
+    if (!end)
+        return;
+    if (*end == woff + len && fsize < woff + len)
+        *end = MAX(woff, fsize); /* the last reservation failed: give it back */
+    if (*end <= fsize)
+        g_hash_table_remove(c->append_end, &id);
+}
+
+/* One attempt; *retry when a truncation gave the file a new version
+ * between the cache write and its record (write again, into that one). */
+static ssize_t write_once(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t size,
+                          off_t off, bool *retry, GError **err)
+{
     gate_enter_write(&c->gate);
     g_mutex_lock(&c->lock);
     db_op_begin(c);
@@ -222,8 +279,9 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         rc = filedata_prepare_write_locked(c, &r, err);
     uint64_t obj = r.version;
     uint64_t woff = (uint64_t)off;
-    if (rc == 0 && (h->flags & O_APPEND))
-        woff = r.size;
+    bool append = rc == 0 && (h->flags & O_APPEND);
+    if (append)
+        woff = append_reserve(c, r.id, r.size, size);
     inode_row_clear(&r);
     uint64_t bs = c->cfg.block_size;
     uint64_t pa = woff / bs * bs, pb = (woff + size + bs - 1) / bs * bs;
@@ -243,12 +301,22 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
     ssize_t n = cache_write(c->cache, obj, woff, buf, size, &e);
     if (n < 0) {
         int code = (int)n;
-        core_fail_from(err, e, -code, "write");
-        g_clear_error(&e);
         g_mutex_lock(&c->lock);
         DirtyObj *d = g_hash_table_lookup(c->dirty, &obj);
         if (d)
             range_remove(d->pending, pa, pb);
+        InodeRow cur = { 0 };
+        bool have = inode_get(c, 0, ino_id(ino), &cur, NULL) == 0;
+        if (append && have)
+            append_release(c, ino_id(ino), woff, size, cur.size);
+        /* A read-modify-write of a version released meanwhile: write
+         * again into the file's new version. */
+        if ((code == -ESTALE || code == -ENOENT) && have && cur.version != obj)
+            *retry = true;
+        else
+            core_fail_from(err, e, -code, "write");
+        g_clear_error(&e);
+        inode_row_clear(&cur);
         g_mutex_unlock(&c->lock);
         gate_leave_write(&c->gate);
         return code;
@@ -266,8 +334,10 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
         uint64_t a = woff / bs * bs, b = MIN((end + bs - 1) / bs * bs, nsize);
         if (r.version != obj) {
             /* Truncated to a new version meanwhile: the bytes went to the
-             * old object; write them again. */
-            rc = core_fail(err, EAGAIN, "file changed during write");
+             * old object; write them again (the write then comes after
+             * the truncation). */
+            *retry = true;
+            rc = -EAGAIN;
         } else if ((rc = extent_set(c, obj, a, b - a, EXT_OBJECT, obj, a, err)) == 0) {
             r.size = nsize;
             r.mtime = r.ctime = core_now_ns();
@@ -282,6 +352,8 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
             if (d && d->flushing)
                 range_add(&d->rewritten, a, (end + bs - 1) / bs * bs);
         }
+        if (append)
+            append_release(c, ino_id(ino), woff, size, rc == 0 ? nsize : r.size);
         inode_row_clear(&r);
     }
     rc = db_op_end(c, rc);
@@ -289,6 +361,31 @@ ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t s
     gate_leave_write(&c->gate);
     if (rc < 0)
         return rc;
+    return n;
+}
+
+ssize_t core_write(Core *c, uint64_t ino, uint64_t fh, const void *buf, size_t size, off_t off,
+                   GError **err)
+{
+    if (ino == CORE_SNAPDIR_INO || ino_view(ino) != 0)
+        return core_fail(err, EROFS, "snapshots are read-only");
+    if (off < 0)
+        return core_fail(err, EINVAL, "negative offset");
+    if ((uint64_t)off + size > CORE_MAX_FILE)
+        return core_fail(err, EFBIG, "file too large");
+    if (size == 0)
+        return 0;
+    if (!buf)
+        return core_fail(err, EINVAL, "no buffer");
+    ssize_t n;
+    for (;;) {
+        bool retry = false;
+        n = write_once(c, ino, fh, buf, size, off, &retry, err);
+        if (!retry)
+            break;
+    }
+    if (n < 0)
+        return n;
     if (c->opt.dirty_threshold) {
         CacheStats cs;
         cache_stats(c->cache, &cs);

@@ -178,6 +178,7 @@ static void core_free(Core *c)
     g_clear_pointer(&c->lookups, g_hash_table_destroy);
     g_clear_pointer(&c->opens, g_hash_table_destroy);
     g_clear_pointer(&c->writers, g_hash_table_destroy);
+    g_clear_pointer(&c->append_end, g_hash_table_destroy);
     g_clear_pointer(&c->handles, g_hash_table_destroy);
     g_clear_pointer(&c->dirty, g_hash_table_destroy);
     g_clear_pointer(&c->commit_objs, g_hash_table_destroy);
@@ -265,6 +266,7 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
     c->lookups = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     c->opens = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     c->writers = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    c->append_end = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     c->handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, handle_free);
     c->dirty = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, dirty_free);
     c->commit_objs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
