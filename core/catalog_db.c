@@ -42,8 +42,9 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS parts(dumpfile INTEGER NOT NULL, partnum INTEGER NOT NULL,"
     "  off INTEGER NOT NULL, len INTEGER NOT NULL, volume TEXT NOT NULL,"
     "  fileno INTEGER NOT NULL, xxh128 BLOB, PRIMARY KEY(dumpfile, partnum));"
-    "CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, capacity INTEGER NOT NULL,"
-    "  used INTEGER NOT NULL, nfiles INTEGER NOT NULL, full INTEGER NOT NULL);";
+    /* Volumes are the library's business (tape_library_volumes): an
+     * older catalog's never-written copy of them goes. */
+    "DROP TABLE IF EXISTS volumes;";
 
 int db_create_schema(sqlite3 *db, GError **err)
 {
