@@ -15,9 +15,16 @@
  * (domain CORE_ERROR, code = the positive errno). Bad input never asserts
  * and changes nothing.
  *
- * Thread safety: every function may be called from any thread on an open
- * Core; the Core serialises catalog access internally (see
- * docs/ARCHITECTURE.md, core section, for the locks and their order).
+ * Thread safety and locks: every function may be called from any thread
+ * on an open Core, except core_store_close (no other call during or after
+ * it) and core_recover (no Core involved). Inside, the locks are taken in
+ * this order, outermost first: the snapshot gate (writes and truncations
+ * shared, snapshot creation exclusive), Core.lock (the catalog connection
+ * and all in-memory state; never held across cache reads/writes or tape
+ * I/O), the flusher's locks, and the recall lock (a leaf). No core lock
+ * is held while a caller's callback (CoreDirFill) runs except Core.lock
+ * during readdir, so a fill callback must not call back into the Core.
+ * core_private.h has the full list; docs/ARCHITECTURE.md the reasons.
  */
 #pragma once
 
