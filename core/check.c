@@ -1,8 +1,9 @@
 /* check.c — the catalog consistency check: entries point at live inodes,
  * link counts match entries, every inode is reachable, extents of a
  * version do not overlap and point at dumpfiles whose parts cover them or
- * at cache objects that exist; the same for every snapshot view. With
- * `deep`, every part is read back and verified. Takes Core.lock for the
+ * at cache objects that exist and hold every block they cover as dirty;
+ * the same for every snapshot view. With `deep`, every part is read back,
+ * verified and compared with its catalog row. Takes Core.lock for the
  * catalog checks; deep verification reads tape without it. */
 #include "core/core_private.h"
 
@@ -130,11 +131,28 @@ static void check_extents(Core *c, GPtrArray *out, int *n)
                         " needs dumpfile %" G_GUINT64_FORMAT " up to %" G_GUINT64_FORMAT
                         " but its parts end at %" G_GUINT64_FORMAT, v, off, ref, roff + len, at);
         } else if (kind == EXT_OBJECT) {
+            bool exists = true;
             if (!g_hash_table_contains(objs, &ref)) {
-                if (!cache_object_exists(c->cache, ref))
+                exists = cache_object_exists(c->cache, ref);
+                if (!exists)
                     problem(out, n, "version %" G_GUINT64_FORMAT ": extent at %" G_GUINT64_FORMAT
                             " points at missing cache object %" G_GUINT64_FORMAT, v, off, ref);
-                g_hash_table_add(objs, g_memdup2(&ref, sizeof ref));
+                else
+                    g_hash_table_add(objs, g_memdup2(&ref, sizeof ref));
+            }
+            /* Bytes only in the cache: every block the extent covers must
+             * be there and dirty (clean ones may be evicted, and data is
+             * marked clean only once its extents point at tape). */
+            uint64_t bs = cache_block_size(c->cache);
+            for (uint64_t b = roff / bs * bs; exists && b < roff + len; b += bs) {
+                int st = cache_block_state(c->cache, ref, b, NULL);
+                if (st != CACHE_BLOCK_DIRTY) {
+                    problem(out, n, "version %" G_GUINT64_FORMAT ": extent at %" G_GUINT64_FORMAT
+                            " needs block %" G_GUINT64_FORMAT " of cache object %" G_GUINT64_FORMAT
+                            " but it is %s", v, off, b / bs, ref,
+                            st == CACHE_BLOCK_CLEAN ? "clean" : "absent");
+                    break;
+                }
             }
         }
     }
