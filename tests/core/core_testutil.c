@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+void ctu_strict_logs(void)
+{
+    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+}
+
 void ctu_mkfs_options(CoreMkfsOptions *o)
 {
     core_mkfs_options_init(o);

@@ -15,6 +15,9 @@ typedef struct {
     Core *core;
 } CtuStore;
 
+/* Criticals are fatal, but the warnings that fault tests provoke on
+ * purpose (tapefs-core, tapefs-tape domains) are not. */
+void ctu_strict_logs(void);
 /* mkfs options for tests: 4 volumes of 8 MiB, 1 MiB parts, 4 KiB blocks. */
 void ctu_mkfs_options(CoreMkfsOptions *o);
 /* open options for tests: flushes only when asked (plus need_space). */

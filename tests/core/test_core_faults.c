@@ -240,9 +240,7 @@ static void test_writethrough_fsync(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    ctu_strict_logs();
     g_log_set_fatal_mask("tapefs-cache", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
     g_test_add_func("/core/faults/peom-mid-part", test_peom_mid_part);
     g_test_add_func("/core/faults/write-error", test_write_error);

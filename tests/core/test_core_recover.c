@@ -118,9 +118,7 @@ static void put_faults(const char *lib, const char *vol, const char *rules)
 
 static void test_recover_lists_lost(void)
 {
-    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    ctu_strict_logs();
     CoreMkfsOptions m;
     ctu_mkfs_options(&m);
     GError *e = NULL;

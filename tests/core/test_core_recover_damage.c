@@ -72,9 +72,7 @@ static bool dir_is_empty_or_missing(const char *dir)
 
 static void test_damaged_newest_index(void)
 {
-    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    ctu_strict_logs();
     CoreMkfsOptions m;
     ctu_mkfs_options(&m);
     GError *e = NULL;
@@ -130,9 +128,7 @@ static void test_damaged_newest_index(void)
 
 static void test_failed_recovery_leaves_nothing(void)
 {
-    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-core", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-    g_log_set_fatal_mask("tapefs-tape", G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+    ctu_strict_logs();
     CoreMkfsOptions m;
     ctu_mkfs_options(&m);
     GError *e = NULL;
