@@ -296,6 +296,9 @@ DirtyObj *dirty_mark_locked(Core *c, uint64_t obj);
 void range_add(GArray **arr, uint64_t a, uint64_t b);
 /* Remove one pair (a, b) from arr, if present. */
 void range_remove(GArray *arr, uint64_t a, uint64_t b);
+/* The pieces of [a, b) not covered by the (start, end) pairs of `excl`
+ * (NULL = none), as pairs in `out` (emptied first). */
+void range_subtract(uint64_t a, uint64_t b, GArray *excl, GArray *out);
 
 /* ---- recall (recall.c) ------------------------------------------------ */
 Recall *recall_new(Core *c);
@@ -322,6 +325,11 @@ int flusher_run(Flusher *fl, GArray *objs, bool index, GError **err);
  * copy of the catalog in STORE/tmp (*path, g_free; the caller writes it
  * to tape and unlinks it). Core.lock held. */
 int index_prepare_locked(Core *c, uint64_t *seq, uint64_t *id, char **path, GError **err);
+
+/* ---- open-time cache reconciliation (reconcile.c) ----------------------- */
+/* Bring dirty cache bytes no committed extent points at back to what the
+ * catalog says (after a crash). Before the flusher starts; no lock held. */
+int reconcile_cache(Core *c, GError **err);
 
 /* ---- misc ------------------------------------------------------------- */
 void core_set_error(Core *c, int e, const char *msg);

@@ -250,36 +250,6 @@ static void member_clear(gpointer p)
         g_array_unref(m->slices);
 }
 
-/* Pieces of [a, b) not covered by the (off, end) pairs in `excl`. */
-static void subtract(uint64_t a, uint64_t b, GArray *excl, GArray *out)
-{
-    g_array_set_size(out, 0);
-    uint64_t pair[2] = { a, b };
-    g_array_append_vals(out, pair, 2);
-    for (guint i = 0; excl && i + 1 < excl->len; i += 2) {
-        uint64_t xa = g_array_index(excl, uint64_t, i), xb = g_array_index(excl, uint64_t, i + 1);
-        g_autoptr(GArray) next = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-        for (guint j = 0; j + 1 < out->len; j += 2) {
-            uint64_t pa = g_array_index(out, uint64_t, j), pb = g_array_index(out, uint64_t, j + 1);
-            if (xb <= pa || xa >= pb) {
-                uint64_t q[2] = { pa, pb };
-                g_array_append_vals(next, q, 2);
-                continue;
-            }
-            if (xa > pa) {
-                uint64_t q[2] = { pa, xa };
-                g_array_append_vals(next, q, 2);
-            }
-            if (xb < pb) {
-                uint64_t q[2] = { xb, pb };
-                g_array_append_vals(next, q, 2);
-            }
-        }
-        g_array_set_size(out, 0);
-        g_array_append_vals(out, next->data, next->len);
-    }
-}
-
 /* Flush the given dirty objects as one dumpfile of `kind`. */
 static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
 {
@@ -368,7 +338,7 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
             DirtyObj *d = g_hash_table_lookup(c->dirty, &m->obj);
             for (guint j = 0; j < m->slices->len && r == 0; j++, si++) {
                 Source *s = &g_array_index(srcs, Source, si);
-                subtract(s->off, s->off + s->full, d ? d->rewritten : NULL, pieces);
+                range_subtract(s->off, s->off + s->full, d ? d->rewritten : NULL, pieces);
                 for (guint k = 0; k + 1 < pieces->len && r == 0; k += 2) {
                     uint64_t a = g_array_index(pieces, uint64_t, k);
                     uint64_t b = g_array_index(pieces, uint64_t, k + 1);

@@ -166,6 +166,7 @@ static void handle_free(gpointer p)
 
 static void core_free(Core *c)
 {
+    g_clear_pointer(&c->rc, recall_free);
     if (c->fsync_pool)
         g_thread_pool_free(c->fsync_pool, FALSE, TRUE);
     if (c->cache)
@@ -188,23 +189,6 @@ static void core_free(Core *c)
     g_mutex_clear(&c->lock);
     gate_clear(&c->gate);
     g_free(c);
-}
-
-void range_add(GArray **arr, uint64_t a, uint64_t b)
-{
-    if (!*arr)
-        *arr = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    uint64_t pair[2] = { a, b };
-    g_array_append_vals(*arr, pair, 2);
-}
-
-void range_remove(GArray *arr, uint64_t a, uint64_t b)
-{
-    for (guint i = 0; arr && i + 1 < arr->len; i += 2)
-        if (g_array_index(arr, uint64_t, i) == a && g_array_index(arr, uint64_t, i + 1) == b) {
-            g_array_remove_range(arr, i, 2);
-            return;
-        }
 }
 
 DirtyObj *dirty_mark_locked(Core *c, uint64_t obj)
@@ -344,6 +328,11 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
         g_clear_error(&ce);
         goto fail;
     }
+    c->rc = recall_new(c);
+    /* Dirty bytes of writes that never committed are discarded before
+     * anything reads or flushes them. */
+    if (reconcile_cache(c, err) < 0)
+        goto fail;
     GArray *dobjs = cache_dirty_objects(c->cache);
     for (guint i = 0; dobjs && i < dobjs->len; i++)
         dirty_mark_locked(c, g_array_index(dobjs, uint64_t, i));
@@ -351,7 +340,6 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
         g_array_unref(dobjs);
     if (reap_orphans(c, err) < 0 || db_commit(c, err) < 0)
         goto fail;
-    c->rc = recall_new(c);
     c->fl = flusher_new(c);
     if (g_hash_table_size(c->dirty))
         flusher_kick(c->fl);
