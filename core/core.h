@@ -83,9 +83,11 @@ typedef struct {
                                   seconds (default 5) */
     uint64_t dirty_threshold;  /* flush everything when dirty bytes pass
                                   this; 0 = only when the cache asks */
-    uint64_t stream_chunk;     /* a file still being written goes to tape
-                                  whenever this many bytes of it are dirty
-                                  (default 64 MiB; 0 = only once closed) */
+    uint64_t stream_chunk;     /* a file still being written starts
+                                  streaming to tape (one dumpfile that
+                                  follows the writer) once this many bytes
+                                  of it are dirty (default 16 MiB; 0 =
+                                  only once closed) */
     unsigned commit_interval_ms; /* group commit period (default 1000) */
     unsigned dirty_wait_ms;    /* writers wait this long for cache space
                                   before -ENOSPC (default 30000) */

@@ -83,6 +83,10 @@ typedef struct {
                              (an upper bound: truncation does not lower it) */
     GArray *rewritten;    /* (uint64 off, uint64 end) pairs written while
                              flushing: their extents stay on the object */
+    uint64_t flush_read;  /* while flushing: writes from here on are not
+                             rewrites (the flush has not read that far;
+                             a stream moves it forward as it reads);
+                             UINT64_MAX for batch flushes */
     GArray *pending;      /* (off, end) pairs of writes between their
                              cache_write and their catalog record; a flush
                              that starts meanwhile treats them as rewritten */

@@ -1,8 +1,9 @@
 /* flusher.c — the flusher thread: turns dirty file versions into
  * dumpfiles on tape through one taper, one dumpfile at a time. Files at or
  * above bundle_threshold get a dumpfile each as soon as their last writer
- * closes them (and while still being written, a piece whenever
- * stream_chunk bytes of one are dirty); smaller closed files are packed
+ * closes them; once stream_chunk bytes of a file still being written are
+ * dirty, one dumpfile follows the writer (flusher_stream.c); smaller
+ * closed files are packed
  * into bundles once bundle_size bytes are pending, the oldest waited
  * bundle_delay seconds, or a group commit is due and at least
  * COMMIT_BUNDLE_MIN of them would otherwise be fsync'ed in the cache one
@@ -27,7 +28,7 @@
  * Locks: Flusher.lock guards the request queue and flags; Flusher.plock
  * the parts reported by the device thread. Core.lock is taken for catalog
  * work only, never while pushing bytes or waiting for the taper. */
-#include "core/core_private.h"
+#include "core/flusher_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,34 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PUSH_CHUNK (1u << 20)
-#define RETRY_BACKOFF_US (2 * G_USEC_PER_SEC)
 #define SCAN_INTERVAL_US (200 * 1000)
-
-typedef struct {
-    GArray *objs;   /* NULL = everything */
-    bool index;
-    bool done;
-    int result;
-    GError *err;
-} FlushReq;
-
-struct Flusher {
-    Core *c;
-    GMutex lock;
-    GCond cond;
-    GThread *thread;
-    bool stop, kick, urgent;
-    GQueue reqs;
-    gint64 retry_after;
-    gint64 last_scan;
-    gint64 last_index;
-    TapeTaper *taper;
-    GArray *cleans;  /* PendingClean; flusher thread only */
-    GMutex plock;
-    GArray *parts;   /* TapePartDone, successful ones */
-    guint8 *buf;
-};
 
 /* One source of dumpfile bytes: a cache object range or a plain file. */
 typedef struct {
@@ -79,7 +53,7 @@ static void source_clear(gpointer p)
     g_free(((Source *)p)->path);
 }
 
-static void part_done(const TapePartDone *p, void *user)
+void part_done(const TapePartDone *p, void *user)
 {
     Flusher *fl = user;
     if (!p->successful)
@@ -189,16 +163,9 @@ typedef struct {
     GArray *slices;  /* CacheSlice */
 } Member;
 
-/* Flushed bytes become clean only after the commit that points their
- * extents at tape: ranges wait here for the next commit. */
-typedef struct {
-    uint64_t obj, off, end, seq;
-    uint64_t after;  /* Core.commits when the extents were rewritten */
-} PendingClean;
-
 /* Mark clean what a commit has made safe, and drop cache objects nothing
  * references any more. Flusher thread; takes Core.lock briefly. */
-static void apply_cleans(Flusher *fl)
+void apply_cleans(Flusher *fl)
 {
     Core *c = fl->c;
     if (!fl->cleans->len)
@@ -234,7 +201,7 @@ static void apply_cleans(Flusher *fl)
 }
 
 /* Commit now and clean what it made safe. Flusher thread. */
-static int commit_and_clean(Flusher *fl, GError **err)
+int commit_and_clean(Flusher *fl, GError **err)
 {
     g_mutex_lock(&fl->c->lock);
     int r = db_commit(fl->c, err);
@@ -263,6 +230,7 @@ static int flush_group(Flusher *fl, GArray *objs, uint32_t kind, GError **err)
         if (!d || d->flushing)
             continue;
         d->flushing = true;
+        d->flush_read = UINT64_MAX;
         if (d->rewritten)
             g_array_set_size(d->rewritten, 0);
         /* Writes already in the cache but not yet in the catalog: their
@@ -466,9 +434,9 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
 
     int first = 0;
     g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    /* Large files still being written stream to tape in pieces: whenever
-     * stream_chunk bytes of one are dirty, they become a dumpfile while
-     * the writer goes on (what it writes meanwhile stays dirty). */
+    /* Large files still being written stream to tape: once stream_chunk
+     * bytes of one are dirty, one dumpfile follows the writer until it
+     * closes the file (flusher_stream.c). */
     for (guint i = 0; i < streams->len; i++) {
         Cand *cd = &g_array_index(streams, Cand, i);
         uint64_t seq = 0, dirty = 0;
@@ -479,10 +447,8 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             g_array_unref(sl);
         if (dirty < c->opt.stream_chunk)
             continue;
-        g_array_set_size(one, 0);
-        g_array_append_val(one, cd->obj);
         GError *e = NULL;
-        int r = flush_group(fl, one, CORE_DUMP_FILE, &e);
+        int r = stream_file(fl, cd->obj, &e);
         if (r < 0 && !first) {
             first = r;
             g_propagate_error(err, e);
@@ -626,6 +592,23 @@ static guint commit_pending_small(Core *c)
 
 #define COMMIT_BUNDLE_MIN 32
 
+void commit_if_due(Flusher *fl)
+{
+    Core *c = fl->c;
+    g_mutex_lock(&c->lock);
+    bool need_commit = c->txn_dirty &&
+        g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
+    if (need_commit) {
+        GError *e = NULL;
+        if (db_commit(c, &e) < 0) {
+            g_warning("group commit: %s", e->message);
+            g_error_free(e);
+        }
+    }
+    g_mutex_unlock(&c->lock);
+    apply_cleans(fl);
+}
+
 static void periodic(Flusher *fl)
 {
     Core *c = fl->c;
@@ -644,18 +627,7 @@ static void periodic(Flusher *fl)
             g_warning("bundling before a commit: %s", e ? e->message : "failed");
         g_clear_error(&e);
     }
-    g_mutex_lock(&c->lock);
-    need_commit = c->txn_dirty &&
-        g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
-    if (need_commit) {
-        GError *e = NULL;
-        if (db_commit(c, &e) < 0) {
-            g_warning("group commit: %s", e->message);
-            g_error_free(e);
-        }
-    }
-    g_mutex_unlock(&c->lock);
-    apply_cleans(fl);
+    commit_if_due(fl);
     g_mutex_lock(&c->lock);
     bool stale = c->index_stale || c->txn_dirty || g_hash_table_size(c->dirty);
     g_mutex_unlock(&c->lock);

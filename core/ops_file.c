@@ -288,7 +288,7 @@ static ssize_t write_once(Core *c, uint64_t ino, uint64_t fh, const void *buf, s
     if (rc == 0) {
         DirtyObj *d = dirty_mark_locked(c, obj);
         range_add(&d->pending, pa, pb);
-        if (d->flushing)
+        if (d->flushing && pa < d->flush_read)
             range_add(&d->rewritten, pa, pb);
     }
     rc = db_op_end(c, rc);
@@ -349,7 +349,7 @@ static ssize_t write_once(Core *c, uint64_t ino, uint64_t fh, const void *buf, s
                 d->ino = (int64_t)ino_id(ino);
                 d->end = MAX(d->end, b);
             }
-            if (d && d->flushing)
+            if (d && d->flushing && a < d->flush_read)
                 range_add(&d->rewritten, a, (end + bs - 1) / bs * bs);
         }
         if (append)

@@ -32,7 +32,7 @@ void core_open_options_init(CoreOpenOptions *o)
     o->bundle_threshold = 1 << 20;
     o->bundle_size = 64 << 20;
     o->bundle_delay = 5;
-    o->stream_chunk = 64 << 20;
+    o->stream_chunk = 16 << 20;
     o->commit_interval_ms = 1000;
     o->dirty_wait_ms = 30000;
 }
@@ -198,6 +198,7 @@ DirtyObj *dirty_mark_locked(Core *c, uint64_t obj)
         d = g_new0(DirtyObj, 1);
         d->obj = obj;
         d->ino = -1;
+        d->flush_read = UINT64_MAX;
         d->since = g_get_monotonic_time();
         g_hash_table_insert(c->dirty, &d->obj, d);
     }

@@ -1,6 +1,7 @@
 /* test_core_crash.c — crash safety: a child process does random work on a
- * store (appends, rewrites, fsync, sync, snapshots, background flushes and
- * group commits running all the time) and is killed with SIGKILL at a
+ * store (appends, rewrites, truncations, fsync, sync, snapshots; background
+ * flushes, bundles, streams of the open files and group commits running
+ * all the time) and is killed with SIGKILL at a
  * random moment; the parent reopens the store, which must pass the
  * consistency check, hold every byte that was fsync'ed or synced before
  * the kill, and contain no byte a file never had. Several rounds on one
@@ -62,6 +63,7 @@ static void child_work(const char *store, const char *jpath, guint32 seed, int r
     o.bundle_delay = 1;
     o.bundle_size = 256 << 10;
     o.bundle_threshold = 128 << 10;
+    o.stream_chunk = 256 << 10;      /* open files stream to tape too */
     o.commit_interval_ms = 50;
     GError *e = NULL;
     Core *c = core_store_open(store, &o, &e);
