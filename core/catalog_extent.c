@@ -279,6 +279,6 @@ int version_release_if_unused(Core *c, uint64_t version, GError **err)
 
 int dumpfile_mark_garbage(Core *c, GError **err)
 {
-    return db_x(c, err, "UPDATE dumpfiles SET garbage=1 WHERE garbage=0 AND kind!=3 AND "
+    return db_x(c, err, "UPDATE dumpfiles SET garbage=1 WHERE garbage=0 AND kind IN (1,2) AND "
                 "NOT EXISTS (SELECT 1 FROM extents WHERE kind=0 AND ref=dumpfiles.id)", NULL);
 }

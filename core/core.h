@@ -262,7 +262,9 @@ typedef struct {
     GArray *parts;        /* CorePartInfo */
 } CoreDumpInfo;
 
-enum { CORE_DUMP_FILE = 1, CORE_DUMP_BUNDLE = 2, CORE_DUMP_INDEX = 3 };
+/* A manifest names the files whose data a flush round put on tape, so
+ * recovery can bring them forward past the newest index. */
+enum { CORE_DUMP_FILE = 1, CORE_DUMP_BUNDLE = 2, CORE_DUMP_INDEX = 3, CORE_DUMP_MANIFEST = 4 };
 
 /* GPtrArray of CoreDumpInfo* (frees itself). */
 GPtrArray *core_dumps(Core *c, GError **err);
@@ -273,13 +275,20 @@ GPtrArray *core_dumps(Core *c, GError **err);
 int core_check(Core *c, bool deep, GPtrArray *problems, GError **err);
 
 /* Rebuild a store in `new_store_dir` from the volumes in `library_dir`
- * alone: the newest complete index is restored and the store keeps its id.
- * Paths of files whose data was only in the old cache are appended to
- * `lost` (strings) when given. */
+ * alone: the newest complete index is restored and the store keeps its id;
+ * then the files that manifests written after it name are brought forward
+ * where their data is on tape and verifies. Paths of files whose data
+ * cannot be found (only in the old cache at index time, or newer data
+ * that a manifest names but that is damaged or missing) are appended to
+ * `lost` (strings) when given. Files whose data never reached tape after
+ * the index cannot be named. */
 int core_recover(const char *library_dir, const char *new_store_dir,
                  GPtrArray *lost, GError **err);
 /* The same; `notes` (strings, when given) says which indexes were damaged
- * and skipped, and which one the store was rebuilt from. A failed
+ * and skipped, and which one the store was rebuilt from, which manifests
+ * were skipped, why each lost file after the index is lost, which files
+ * were put under /recovered-after-index/ because their path was taken,
+ * and how many files were brought forward from after the index. A failed
  * recovery leaves nothing in `new_store_dir`. */
 int core_recover_notes(const char *library_dir, const char *new_store_dir,
                        GPtrArray *lost, GPtrArray *notes, GError **err);

@@ -335,5 +335,70 @@ int index_prepare_locked(Core *c, uint64_t *seq, uint64_t *id, char **path, GErr
  * catalog says (after a crash). Before the flusher starts; no lock held. */
 int reconcile_cache(Core *c, GError **err);
 
+/* ---- manifests (manifest.c) -------------------------------------------- */
+enum { MANIFEST_ON_TAPE = 0, MANIFEST_NOT_ON_TAPE = 2 };
+
+typedef struct {
+    uint64_t off, len;     /* range of the file */
+    uint32_t kind;         /* MANIFEST_ON_TAPE or MANIFEST_NOT_ON_TAPE */
+    uint64_t dumpfile;     /* on tape: dumpfile id and offset in it */
+    uint64_t df_off;
+} ManifestExtent;
+
+typedef struct {
+    uint64_t ino, version, size;
+    uint32_t mode, uid, gid;
+    int64_t atime, mtime, ctime;  /* ns */
+    GPtrArray *paths;      /* its live paths ("/a/b"), at least one */
+    GArray *extents;       /* ManifestExtent, ascending, not overlapping */
+} ManifestEntry;
+
+typedef struct {
+    uint64_t dumpfile;     /* the manifest's own dumpfile id */
+    uint64_t index_seq;    /* newest index sequence when it was written */
+    uint64_t generation;   /* catalog generation G then */
+    int64_t ctime;         /* ns */
+    GPtrArray *entries;    /* ManifestEntry* */
+} Manifest;
+
+/* After a flush round (flusher thread, no lock held): name on tape the
+ * data dumpfiles recorded since the newest index or manifest. A failure
+ * is logged; the next round names the same data again. */
+void manifest_write_round(Core *c, TapeTaper *taper);
+GByteArray *manifest_encode(const Manifest *m);
+/* NULL with -EBADMSG (damaged) or -ENOTSUP (unknown version) in err. */
+Manifest *manifest_decode(const void *buf, size_t len, GError **err);
+void manifest_free(Manifest *m);
+void manifest_entry_free(gpointer e);
+
+/* ---- recovery (recover.c, recover_manifest.c) ------------------------- */
+/* One finished tape file found by the recovery scan. */
+typedef struct {
+    uint64_t df, gen, off, len;
+    uint32_t partnum, fileno, kind;
+    bool last;
+    uint8_t xxh128[16];
+    char volume[TAPE_VOLUME_NAME_MAX];
+} RecoverPart;
+
+/* Complete dumpfiles in `parts` (sorted by dumpfile, generation, offset):
+ * (first, count) ranges whose parts cover them from 0 to a last part. */
+typedef struct {
+    guint first, count;  /* range in the sorted part list */
+    uint64_t df, gen;
+} RecoverDumpfile;
+GArray *recover_complete_dumpfiles(GArray *parts);
+/* Read a whole dumpfile, every part verified first (block checksums and
+ * the part's XXH3-128), into `out` (appended at the dumpfile offsets). */
+int recover_read_dumpfile(TapeLibrary *lib, GArray *parts, guint first, guint count,
+                          GByteArray *out, GError **err);
+void recover_note(GPtrArray *notes, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* Bring forward into the restored catalog `db` the files named by the
+ * manifests written after index dumpfile `index_df` (`parts`: every
+ * finished tape file on the volumes, sorted). Paths of files whose newer
+ * data cannot be found go to `lost`, reasons to `notes`. */
+int recover_after_index(sqlite3 *db, TapeLibrary *lib, GArray *parts, uint64_t index_df,
+                        GPtrArray *lost, GPtrArray *notes, GError **err);
+
 /* ---- misc ------------------------------------------------------------- */
 void core_set_error(Core *c, int e, const char *msg);

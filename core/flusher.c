@@ -10,7 +10,9 @@
  * by one. sync, close of the store, the cache's need_space and fsync in
  * writethrough mode ask for flushes explicitly (flusher_run). It also
  * does the group commit every commit_interval_ms and writes an index every
- * sync_interval seconds when the catalog changed.
+ * sync_interval seconds when the catalog changed. Each flush round ends
+ * with manifest_write_round (manifest.c), which names on tape the files
+ * the round put there.
  *
  * For each dumpfile: the objects' dirty slices (cache_dirty_slices, with
  * their write sequence) go to tape_taper_add_slice, their bytes (read
@@ -480,8 +482,8 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
     }
     bool due = all || only || bundle_now || small_bytes >= bsize ||
                (small->len && g_get_monotonic_time() - oldest >= delay);
-    if (!due || !small->len)
-        return first;
+    if (!due)
+        g_array_set_size(small, 0);
     g_autoptr(GArray) batch = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     uint64_t bytes = 0;
     for (guint i = 0; i < small->len; i++) {
@@ -501,6 +503,8 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
         g_array_set_size(batch, 0);
         bytes = 0;
     }
+    /* Name on tape the files this round put there (manifest.c). */
+    manifest_write_round(c, fl->taper);
     return first;
 }
 

@@ -3,6 +3,8 @@
  * are all present, restore it as the new store's catalog (same store id,
  * the library where it is), and list the files whose data was only in the
  * old cache (their ranges become "lost": reading them fails with EIO).
+ * Files that manifests written after that index name are then brought
+ * forward (recover_manifest.c).
  * Id counters (next dumpfile id, index sequence) are advanced past every
  * dumpfile and index found on any volume, so nothing on tape is reused.
  * The store is built in a hidden sibling directory and renamed into place
@@ -18,16 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    uint64_t df, gen, off, len;
-    uint32_t partnum, fileno;
-    bool last;
-    char volume[TAPE_VOLUME_NAME_MAX];
-} IndexPart;
-
-static gint ip_cmp(gconstpointer a, gconstpointer b)
+static gint part_cmp(gconstpointer a, gconstpointer b)
 {
-    const IndexPart *x = a, *y = b;
+    const RecoverPart *x = a, *y = b;
     if (x->df != y->df)
         return (x->df > y->df) - (x->df < y->df);
     if (x->gen != y->gen)
@@ -35,9 +30,11 @@ static gint ip_cmp(gconstpointer a, gconstpointer b)
     return (x->off > y->off) - (x->off < y->off);
 }
 
-/* Scan every tape file: index parts go to `out`; *max_df and *max_gen get
- * the largest dumpfile id (any kind) and index generation on any volume. */
-static int scan_indexes(TapeLibrary *lib, GArray *out, uint64_t *max_df, uint64_t *max_gen)
+/* Scan every tape file: every finished part goes to `all`, index parts
+ * also to `indexes` (both sorted); *max_df and *max_gen get the largest
+ * dumpfile id (any kind) and index generation on any volume. */
+static int scan_parts(TapeLibrary *lib, GArray *all, GArray *indexes, uint64_t *max_df,
+                      uint64_t *max_gen)
 {
     GArray *vols = tape_library_volumes(lib);
     for (guint v = 0; vols && v < vols->len; v++) {
@@ -49,50 +46,45 @@ static int scan_indexes(TapeLibrary *lib, GArray *out, uint64_t *max_df, uint64_
             const TapePartHeader *h = tape_part_header(p);
             const TapePartTrailer *t = tape_part_trailer(p);
             *max_df = MAX(*max_df, h->dumpfile_id);
-            if (h->kind == CORE_DUMP_INDEX)
-                *max_gen = MAX(*max_gen, h->generation);
+            RecoverPart rp = { .df = h->dumpfile_id, .gen = h->generation, .off = h->offset,
+                               .len = t->length, .partnum = h->partnum, .fileno = f,
+                               .kind = h->kind, .last = t->last };
+            memcpy(rp.xxh128, t->payload_xxh128, sizeof rp.xxh128);
+            g_strlcpy(rp.volume, vi->name, sizeof rp.volume);
+            g_array_append_val(all, rp);
             if (h->kind == CORE_DUMP_INDEX) {
-                IndexPart ip = { .df = h->dumpfile_id, .gen = h->generation, .off = h->offset,
-                                 .len = t->length, .partnum = h->partnum, .fileno = f,
-                                 .last = t->last };
-                g_strlcpy(ip.volume, vi->name, sizeof ip.volume);
-                g_array_append_val(out, ip);
+                *max_gen = MAX(*max_gen, h->generation);
+                g_array_append_val(indexes, rp);
             }
             tape_part_close(p);
         }
     }
     if (vols)
         g_array_unref(vols);
-    g_array_sort(out, ip_cmp);
+    g_array_sort(all, part_cmp);
+    g_array_sort(indexes, part_cmp);
     return 0;
 }
 
-/* One complete index on tape: its parts in order, by (dumpfile, gen). */
-typedef struct {
-    guint first, count;  /* range in the sorted part list */
-    uint64_t df, gen;
-} IndexCand;
-
 static gint cand_newest_first(gconstpointer a, gconstpointer b)
 {
-    const IndexCand *x = a, *y = b;
+    const RecoverDumpfile *x = a, *y = b;
     if (x->gen != y->gen)
         return (x->gen < y->gen) - (x->gen > y->gen);
     return (x->df < y->df) - (x->df > y->df);
 }
 
-/* Every index whose parts cover it from 0 to its last part, newest first. */
-static GArray *complete_indexes(GArray *parts)
+GArray *recover_complete_dumpfiles(GArray *parts)
 {
-    GArray *out = g_array_new(FALSE, FALSE, sizeof(IndexCand));
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(RecoverDumpfile));
     for (guint i = 0; i < parts->len;) {
-        IndexPart *first = &g_array_index(parts, IndexPart, i);
+        RecoverPart *first = &g_array_index(parts, RecoverPart, i);
         guint j = i;
         uint64_t at = 0;
         bool ok = true, last = false;
-        while (j < parts->len && g_array_index(parts, IndexPart, j).df == first->df &&
-               g_array_index(parts, IndexPart, j).gen == first->gen) {
-            IndexPart *p = &g_array_index(parts, IndexPart, j);
+        while (j < parts->len && g_array_index(parts, RecoverPart, j).df == first->df &&
+               g_array_index(parts, RecoverPart, j).gen == first->gen) {
+            RecoverPart *p = &g_array_index(parts, RecoverPart, j);
             if (p->off == at && !last) {
                 at += p->len;
                 last = p->last;
@@ -104,28 +96,37 @@ static GArray *complete_indexes(GArray *parts)
             j++;
         }
         if (ok && last) {
-            IndexCand c = { .first = i, .count = j - i, .df = first->df, .gen = first->gen };
+            RecoverDumpfile c = { .first = i, .count = j - i, .df = first->df, .gen = first->gen };
             g_array_append_val(out, c);
         }
         i = j;
     }
+    return out;
+}
+
+/* Every complete index, newest first. */
+static GArray *complete_indexes(GArray *parts)
+{
+    GArray *out = recover_complete_dumpfiles(parts);
     g_array_sort(out, cand_newest_first);
     return out;
 }
 
-/* Copy one index to `dst`, every part verified first (block checksums
- * and the part's XXH3-128). */
-static int copy_index(TapeLibrary *lib, GArray *parts, guint first, guint count, const char *dst,
-                      GError **err)
+/* Where the bytes of a dumpfile go: a file or a memory buffer. */
+typedef struct {
+    int fd;
+    const char *path;
+    GByteArray *mem;
+} Sink;
+
+static int read_dumpfile(TapeLibrary *lib, GArray *parts, guint first, guint count, Sink *to,
+                         GError **err)
 {
-    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return core_fail(err, errno, "%s: %s", dst, g_strerror(errno));
     g_autofree guint8 *buf = g_malloc(1 << 20);
     uint64_t at = 0;
     int r = 0;
     for (guint i = 0; i < count && r == 0; i++) {
-        IndexPart *ip = &g_array_index(parts, IndexPart, first + i);
+        RecoverPart *ip = &g_array_index(parts, RecoverPart, first + i);
         if (ip->off < at)
             continue;
         GError *e = NULL;
@@ -140,18 +141,42 @@ static int copy_index(TapeLibrary *lib, GArray *parts, guint first, guint count,
         }
         for (uint64_t done = 0; done < ip->len && r == 0;) {
             size_t n = (size_t)MIN((uint64_t)(1 << 20), ip->len - done);
+            uint64_t to_off = ip->off + done;
             if (tape_part_read(p, done, buf, n, &e) < 0) {
                 r = core_fail(err, EIO, "part %u on %s file %u: %s", ip->partnum, ip->volume,
                               ip->fileno, e ? e->message : "unreadable");
                 g_clear_error(&e);
-            } else if (pwrite(fd, buf, n, (off_t)(ip->off + done)) != (ssize_t)n) {
-                r = core_fail(err, errno ? errno : EIO, "%s: %s", dst, g_strerror(errno));
+            } else if (to->mem) {
+                if (to->mem->len < to_off + n)
+                    g_byte_array_set_size(to->mem, (guint)(to_off + n));
+                memcpy(to->mem->data + to_off, buf, n);
+            } else if (pwrite(to->fd, buf, n, (off_t)to_off) != (ssize_t)n) {
+                r = core_fail(err, errno ? errno : EIO, "%s: %s", to->path, g_strerror(errno));
             }
             done += n;
         }
         tape_part_close(p);
         at = ip->off + ip->len;
     }
+    return r;
+}
+
+int recover_read_dumpfile(TapeLibrary *lib, GArray *parts, guint first, guint count,
+                          GByteArray *out, GError **err)
+{
+    Sink to = { .fd = -1, .mem = out };
+    return read_dumpfile(lib, parts, first, count, &to, err);
+}
+
+/* Copy one index to `dst`, every part verified first. */
+static int copy_index(TapeLibrary *lib, GArray *parts, guint first, guint count, const char *dst,
+                      GError **err)
+{
+    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return core_fail(err, errno, "%s: %s", dst, g_strerror(errno));
+    Sink to = { .fd = fd, .path = dst };
+    int r = read_dumpfile(lib, parts, first, count, &to, err);
     if (r == 0 && fsync(fd) != 0)
         r = core_fail(err, errno, "%s: %s", dst, g_strerror(errno));
     close(fd);
@@ -306,8 +331,7 @@ static void remove_tree(const char *dir)
     g_rmdir(dir);
 }
 
-static void note(GPtrArray *notes, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void note(GPtrArray *notes, const char *fmt, ...)
+void recover_note(GPtrArray *notes, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -323,8 +347,8 @@ static void note(GPtrArray *notes, const char *fmt, ...)
 /* Build the store in `stage`: the first index (newest first) that copies,
  * verifies and opens as a catalog, the configuration, tmp/. */
 static int build_store(TapeLibrary *lib, const char *library_dir, const char *stage,
-                       GArray *parts, uint64_t max_df, uint64_t max_gen, GPtrArray *lost,
-                       GPtrArray *notes, GError **err)
+                       GArray *all, GArray *parts, uint64_t max_df, uint64_t max_gen,
+                       GPtrArray *lost, GPtrArray *notes, GError **err)
 {
     g_autoptr(GArray) cands = complete_indexes(parts);
     if (cands->len == 0)
@@ -337,7 +361,7 @@ static int build_store(TapeLibrary *lib, const char *library_dir, const char *st
     int r = -ENOENT;
     guint used = 0;
     for (guint i = 0; i < cands->len; i++) {
-        IndexCand *ic = &g_array_index(cands, IndexCand, i);
+        RecoverDumpfile *ic = &g_array_index(cands, RecoverDumpfile, i);
         GError *e = NULL;
         r = copy_index(lib, parts, ic->first, ic->count, cat, &e);
         if (r == 0)
@@ -346,7 +370,7 @@ static int build_store(TapeLibrary *lib, const char *library_dir, const char *st
             used = i;
             break;
         }
-        note(notes, "index %" G_GUINT64_FORMAT " (dumpfile %" G_GUINT64_FORMAT ") is unusable: %s",
+        recover_note(notes, "index %" G_GUINT64_FORMAT " (dumpfile %" G_GUINT64_FORMAT ") is unusable: %s",
              ic->gen, ic->df, e ? e->message : g_strerror(-r));
         g_clear_error(&e);
         g_unlink(cat);
@@ -354,9 +378,9 @@ static int build_store(TapeLibrary *lib, const char *library_dir, const char *st
     if (r < 0)
         return core_fail(err, EIO, "%s: none of the %u complete indexes is readable",
                          library_dir, cands->len);
-    IndexCand *ic = &g_array_index(cands, IndexCand, used);
+    RecoverDumpfile *ic = &g_array_index(cands, RecoverDumpfile, used);
     if (used > 0)
-        note(notes, "recovered from the older index %" G_GUINT64_FORMAT " (dumpfile %"
+        recover_note(notes, "recovered from the older index %" G_GUINT64_FORMAT " (dumpfile %"
              G_GUINT64_FORMAT "): changes recorded only in newer indexes are missing",
              ic->gen, ic->df);
     g_strlcpy(cfg.store_id, tape_library_store_id(lib), sizeof cfg.store_id);
@@ -370,8 +394,20 @@ static int build_store(TapeLibrary *lib, const char *library_dir, const char *st
     sqlite3 *db = NULL;
     if (sqlite3_open(cat, &db) != SQLITE_OK)
         r = core_fail(err, EIO, "recovered catalog: %s", sqlite3_errmsg(db));
+    /* Files named by manifests newer than the index first: a file whose
+     * data the index had only in the cache may be whole again. */
+    g_autoptr(GPtrArray) lost_after = g_ptr_array_new_with_free_func(g_free);
+    if (r == 0)
+        r = recover_after_index(db, lib, all, ic->df, lost_after, notes, err);
     if (r == 0)
         r = mark_lost(db, lost, err);
+    for (guint i = 0; r == 0 && lost && i < lost_after->len; i++) {
+        bool dup = false;
+        for (guint j = 0; j < lost->len && !dup; j++)
+            dup = strcmp(lost->pdata[j], lost_after->pdata[i]) == 0;
+        if (!dup)
+            g_ptr_array_add(lost, g_strdup(lost_after->pdata[i]));
+    }
     if (r == 0)
         r = advance_counters(db, max_df, max_gen, err);
     sqlite3_close(db);
@@ -404,9 +440,10 @@ int core_recover_notes(const char *library_dir, const char *new_store_dir, GPtrA
         g_clear_error(&e);
         return r;
     }
-    g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(IndexPart));
+    g_autoptr(GArray) all = g_array_new(FALSE, FALSE, sizeof(RecoverPart));
+    g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(RecoverPart));
     uint64_t max_df = 0, max_gen = 0;
-    scan_indexes(lib, parts, &max_df, &max_gen);
+    scan_parts(lib, all, parts, &max_df, &max_gen);
     /* The store is built next to its final place and renamed there at the
      * end: a failed recovery leaves nothing behind. */
     g_autofree char *canon = g_canonicalize_filename(new_store_dir, NULL);
@@ -424,7 +461,7 @@ int core_recover_notes(const char *library_dir, const char *new_store_dir, GPtrA
         tape_library_close(lib);
         return r;
     }
-    r = build_store(lib, library_dir, stage, parts, max_df, max_gen, lost, notes, err);
+    r = build_store(lib, library_dir, stage, all, parts, max_df, max_gen, lost, notes, err);
     tape_library_close(lib);
     if (r == 0 && rename(stage, canon) != 0)
         r = core_fail(err, errno, "%s: %s", new_store_dir, g_strerror(errno));

@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 void ctu_strict_logs(void)
 {
@@ -196,4 +199,97 @@ void ctu_pattern(uint64_t seed, uint64_t off, void *buf, size_t len)
         x ^= x >> 32;
         p[i] = (guint8)(x >> (((off + i) % 8) * 8));
     }
+}
+
+CtuLib *ctu_lib_new(const CoreMkfsOptions *mo)
+{
+    CtuLib *l = g_new0(CtuLib, 1);
+    GError *e = NULL;
+    l->tmp = g_dir_make_tmp("tapefs-recover-XXXXXX", &e);
+    g_assert_no_error(e);
+    l->store = g_build_filename(l->tmp, "store", NULL);
+    l->lib = g_build_filename(l->tmp, "library", NULL);
+    l->copy = g_build_filename(l->tmp, "library-copy", NULL);
+    l->fresh = g_build_filename(l->tmp, "recovered", NULL);
+    CoreMkfsOptions m;
+    if (mo)
+        m = *mo;
+    else
+        ctu_mkfs_options(&m);
+    m.library = l->lib;
+    g_assert_cmpint(core_store_create(l->store, &m, &e), ==, 0);
+    g_assert_no_error(e);
+    return l;
+}
+
+void ctu_lib_free(CtuLib *l)
+{
+    if (!l)
+        return;
+    ctu_rmtree(l->tmp);
+    g_free(l->tmp);
+    g_free(l->store);
+    g_free(l->lib);
+    g_free(l->copy);
+    g_free(l->fresh);
+    g_free(l);
+}
+
+Core *ctu_open(const char *store)
+{
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    GError *e = NULL;
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_nonnull(c);
+    return c;
+}
+
+void ctu_copy_tree(const char *from, const char *to)
+{
+    g_autofree char *qf = g_shell_quote(from);
+    g_autofree char *qt = g_shell_quote(to);
+    g_autofree char *cmd = g_strdup_printf("cp -a -- %s %s", qf, qt);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
+char *ctu_tape_file(const char *lib, const char *volume, uint32_t fileno)
+{
+    g_autofree char *name = g_strdup_printf("file%06u", fileno);
+    return g_build_filename(lib, volume, name, NULL);
+}
+
+void ctu_flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    unsigned char b;
+    g_assert_cmpint(pread(fd, &b, 1, at), ==, 1);
+    b ^= 0x5a;
+    g_assert_cmpint(pwrite(fd, &b, 1, at), ==, 1);
+    close(fd);
+}
+
+gboolean ctu_any_contains(GPtrArray *strs, const char *needle)
+{
+    for (guint i = 0; strs && i < strs->len; i++)
+        if (strstr(strs->pdata[i], needle))
+            return TRUE;
+    return FALSE;
+}
+
+void ctu_run_killed(void (*fn)(void *ud), void *ud)
+{
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        fn(ud);
+        kill(getpid(), SIGKILL);
+        _exit(99);
+    }
+    int status = 0;
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+        g_error("the child failed (status %d)", status);
 }

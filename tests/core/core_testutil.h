@@ -1,7 +1,8 @@
 /* core_testutil.h — helpers shared by the core unit tests: scratch stores
- * with small volumes and parts, path resolution through the core API,
- * whole-file reads and writes, a deterministic byte pattern. No shared
- * state, no locks. */
+ * with small volumes and parts (also with the library outside the store,
+ * for recovery), path resolution through the core API, whole-file reads
+ * and writes, a deterministic byte pattern, damaging tape files, running
+ * work in a child that is killed. No shared state, no locks. */
 #pragma once
 
 #include "core/core.h"
@@ -39,3 +40,32 @@ int ctu_write(Core *c, const char *path, uint64_t off, const void *buf, size_t l
 GBytes *ctu_read(Core *c, uint64_t root, const char *path, int *error);
 /* Deterministic bytes. */
 void ctu_pattern(uint64_t seed, uint64_t off, void *buf, size_t len);
+
+/* A scratch directory for recovery tests: a store (made, not opened)
+ * whose library is outside it, so the store can go and be rebuilt from
+ * the volumes alone. `copy` and `fresh` are only names (not made). */
+typedef struct {
+    char *tmp;     /* removed by ctu_lib_free */
+    char *store;   /* tmp/store */
+    char *lib;     /* tmp/library */
+    char *copy;    /* tmp/library-copy */
+    char *fresh;   /* tmp/recovered */
+} CtuLib;
+
+/* mkfs with `mo` (NULL = ctu_mkfs_options) and the library in tmp/library. */
+CtuLib *ctu_lib_new(const CoreMkfsOptions *mo);
+void ctu_lib_free(CtuLib *l);
+/* Open a store with ctu_open_options (fails the test on error). */
+Core *ctu_open(const char *store);
+/* cp -a from to (fails the test on error). */
+void ctu_copy_tree(const char *from, const char *to);
+/* Path of tape file `fileno` of `volume` in library `lib` (g_free). */
+char *ctu_tape_file(const char *lib, const char *volume, uint32_t fileno);
+/* XOR one byte of a file at `at` with 0x5a. */
+void ctu_flip_byte(const char *path, off_t at);
+/* Does some string of `strs` contain `needle`? */
+gboolean ctu_any_contains(GPtrArray *strs, const char *needle);
+/* Run fn(ud) in a forked child that then kills itself with SIGKILL, as a
+ * machine that stops without closing anything; fails the test when the
+ * child ends any other way (fn calls _exit(N) on its own failures). */
+void ctu_run_killed(void (*fn)(void *ud), void *ud);

@@ -61,35 +61,24 @@ static char *all_digests(Core *c)
 
 static void test_recover_everything(void)
 {
-    CoreMkfsOptions m;
-    ctu_mkfs_options(&m);
+    CtuLib *l = ctu_lib_new(NULL);
     GError *e = NULL;
-    g_autofree char *tmp = g_dir_make_tmp("tapefs-recover-XXXXXX", &e);
-    g_autofree char *store = g_build_filename(tmp, "store", NULL);
-    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
-    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
-    m.library = lib;
-    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
-    CoreOpenOptions o;
-    ctu_open_options(&o);
-    Core *c = core_store_open(store, &o, &e);
-    g_assert_no_error(e);
+    Core *c = ctu_open(l->store);
     populate(c);
     g_assert_cmpint(core_sync(c, &e), ==, 0);
     g_autofree char *before = all_digests(c);
     g_autofree char *id = g_strdup(core_store_id(c));
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     /* Everything but the library goes. */
-    ctu_rmtree(store);
+    ctu_rmtree(l->store);
     g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
-    g_assert_cmpint(core_recover(lib, fresh, lost, &e), ==, 0);
+    g_assert_cmpint(core_recover(l->lib, l->fresh, lost, &e), ==, 0);
     g_assert_no_error(e);
     g_assert_cmpuint(lost->len, ==, 0);
     /* Recovering into a non-empty directory is refused. */
-    g_assert_cmpint(core_recover(lib, fresh, NULL, &e), ==, -EEXIST);
+    g_assert_cmpint(core_recover(l->lib, l->fresh, NULL, &e), ==, -EEXIST);
     g_clear_error(&e);
-    c = core_store_open(fresh, &o, &e);
-    g_assert_no_error(e);
+    c = ctu_open(l->fresh);
     g_assert_cmpstr(core_store_id(c), ==, id);
     g_autofree char *after = all_digests(c);
     g_assert_cmpstr(after, ==, before);
@@ -100,14 +89,13 @@ static void test_recover_everything(void)
     g_assert_cmpint(ctu_write(c, "/after", 0, "more", 4), ==, 0);
     g_assert_cmpint(core_sync(c, &e), ==, 0);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
-    c = core_store_open(fresh, &o, &e);
-    g_assert_no_error(e);
+    c = ctu_open(l->fresh);
     g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
     int err = 0;
     g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/after", &err);
     g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "more", 4);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
-    ctu_rmtree(tmp);
+    ctu_lib_free(l);
 }
 
 static void put_faults(const char *lib, const char *vol, const char *rules)
@@ -119,56 +107,43 @@ static void put_faults(const char *lib, const char *vol, const char *rules)
 static void test_recover_lists_lost(void)
 {
     ctu_strict_logs();
-    CoreMkfsOptions m;
-    ctu_mkfs_options(&m);
+    CtuLib *l = ctu_lib_new(NULL);
     GError *e = NULL;
-    g_autofree char *tmp = g_dir_make_tmp("tapefs-recover-XXXXXX", &e);
-    g_autofree char *store = g_build_filename(tmp, "store", NULL);
-    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
-    g_autofree char *copy = g_build_filename(tmp, "library-copy", NULL);
-    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
-    m.library = lib;
-    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
-    CoreOpenOptions o;
-    ctu_open_options(&o);
-    Core *c = core_store_open(store, &o, &e);
+    Core *c = ctu_open(l->store);
     g_assert_cmpint(ctu_write(c, "/safe", 0, "on tape", 7), ==, 0);
     g_assert_cmpint(core_sync(c, &e), ==, 0);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     /* The next data dumpfile fails on two volumes in a row; the index
      * still reaches a third volume and names the file. */
-    put_faults(lib, "vol001", "fail-write 1\n");
-    put_faults(lib, "vol002", "fail-write 1\n");
-    c = core_store_open(store, &o, &e);
-    g_assert_no_error(e);
+    put_faults(l->lib, "vol001", "fail-write 1\n");
+    put_faults(l->lib, "vol002", "fail-write 1\n");
+    c = ctu_open(l->store);
     g_assert_cmpint(core_mkdir(c, CORE_ROOT_INO, "dir", 0755, &cred, &(struct stat){ 0 }, &e), ==, 0);
     g_assert_cmpint(ctu_write(c, "/dir/only-in-cache", 0, "never on tape", 13), ==, 0);
     g_assert_cmpint(core_sync(c, &e), ==, -EIO);
     g_clear_error(&e);
     /* The machine is lost now: only a copy of the volumes survives. */
-    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", lib, copy);
-    g_assert_cmpint(system(cmd), ==, 0);
+    ctu_copy_tree(l->lib, l->copy);
     g_assert_cmpint(core_store_close(c, &e), <=, 0);
     g_clear_error(&e);
-    g_autofree char *faults1 = g_build_filename(copy, "vol001", "faults", NULL);
-    g_autofree char *faults2 = g_build_filename(copy, "vol002", "faults", NULL);
+    g_autofree char *faults1 = g_build_filename(l->copy, "vol001", "faults", NULL);
+    g_autofree char *faults2 = g_build_filename(l->copy, "vol002", "faults", NULL);
     g_unlink(faults1);
     g_unlink(faults2);
     g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
-    g_assert_cmpint(core_recover(copy, fresh, lost, &e), ==, 0);
+    g_assert_cmpint(core_recover(l->copy, l->fresh, lost, &e), ==, 0);
     g_assert_no_error(e);
     g_assert_cmpuint(lost->len, ==, 1);
     g_assert_cmpstr(lost->pdata[0], ==, "/dir/only-in-cache");
-    c = core_store_open(fresh, &o, &e);
-    g_assert_no_error(e);
+    c = ctu_open(l->fresh);
     int err = 0;
     g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/safe", &err);
     g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "on tape", 7);
-    g_autoptr(GBytes) l = ctu_read(c, CORE_ROOT_INO, "/dir/only-in-cache", &err);
-    g_assert_null(l);
+    g_autoptr(GBytes) gone = ctu_read(c, CORE_ROOT_INO, "/dir/only-in-cache", &err);
+    g_assert_null(gone);
     g_assert_cmpint(err, ==, -EIO);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
-    ctu_rmtree(tmp);
+    ctu_lib_free(l);
 }
 
 static void test_recover_bad_input(void)
@@ -194,22 +169,14 @@ static void test_recover_bad_input(void)
 
 static void test_periodic_index(void)
 {
-    CoreMkfsOptions m;
-    ctu_mkfs_options(&m);
+    CtuLib *l = ctu_lib_new(NULL);
     GError *e = NULL;
-    g_autofree char *tmp = g_dir_make_tmp("tapefs-recover-XXXXXX", &e);
-    g_autofree char *store = g_build_filename(tmp, "store", NULL);
-    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
-    g_autofree char *copy = g_build_filename(tmp, "library-copy", NULL);
-    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
-    m.library = lib;
-    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
     CoreOpenOptions o;
     ctu_open_options(&o);
     o.no_flusher_triggers = false;
     o.sync_interval = 1;
     o.bundle_delay = 1;
-    Core *c = core_store_open(store, &o, &e);
+    Core *c = core_store_open(l->store, &o, &e);
     g_assert_no_error(e);
     g_assert_cmpint(ctu_write(c, "/periodic", 0, "no sync needed", 14), ==, 0);
     CoreStatus st = { 0 };
@@ -225,22 +192,18 @@ static void test_periodic_index(void)
     g_usleep(2500000);
     core_status(c, &st, NULL);
     g_assert_cmpuint(st.index_sequence, ==, settled);
-    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", lib, copy);
-    g_assert_cmpint(system(cmd), ==, 0);
+    ctu_copy_tree(l->lib, l->copy);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
-    g_assert_cmpint(core_recover(copy, fresh, lost, &e), ==, 0);
+    g_assert_cmpint(core_recover(l->copy, l->fresh, lost, &e), ==, 0);
     g_assert_cmpuint(lost->len, ==, 0);
-    CoreOpenOptions q;
-    ctu_open_options(&q);
-    c = core_store_open(fresh, &q, &e);
-    g_assert_no_error(e);
+    c = ctu_open(l->fresh);
     int err = 0;
     g_autoptr(GBytes) b = ctu_read(c, CORE_ROOT_INO, "/periodic", &err);
     g_assert_cmpint(err, ==, 0);
     g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), "no sync needed", 14);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
-    ctu_rmtree(tmp);
+    ctu_lib_free(l);
 }
 
 int main(int argc, char **argv)
