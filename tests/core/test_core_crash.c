@@ -307,7 +307,7 @@ static guint verify(Core *c, const char *jpath, GHashTable *seen)
                 g_error("%s: byte %zu (%#x) was never written there", path, (size_t)i, data[i]);
         /* Synced and not touched since: exactly the synced contents. */
         if (t && t->synced && !t->changed_since) {
-            if (len != t->synced->len || memcmp(data, t->synced->data, len) != 0) {
+            if (len != t->synced->len || (len && memcmp(data, t->synced->data, len) != 0)) {
                 gsize at = 0;
                 while (at < MIN(len, t->synced->len) && data[at] == t->synced->data[at])
                     at++;
