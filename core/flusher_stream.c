@@ -41,6 +41,9 @@
 
 #define STREAM_POLL_US (5 * 1000)
 #define STREAM_IDLE_US (2 * G_USEC_PER_SEC)
+/* At most this much is claimed at once, so that a waiting request is seen
+ * soon even when the writer is far ahead (a multiple of every block size). */
+#define STREAM_CLAIM_MAX ((uint64_t)64 << 20)
 
 typedef struct {
     uint64_t end;   /* object bytes before `end` ... */
@@ -183,6 +186,8 @@ static ClaimResult claim(Stream *st, uint64_t *target, uint64_t *seq)
     uint64_t limit = MIN(avail, run);
     bool last = !writing && !(d->pending && d->pending->len) && limit >= d->end;
     *target = last ? limit : MAX(st->pos, limit / bs * bs);
+    if (*target > st->pos + STREAM_CLAIM_MAX)
+        *target = st->pos + STREAM_CLAIM_MAX;
     if (*target > st->pos) {
         d->flush_read = *target;
         return CLAIM_PUSH;

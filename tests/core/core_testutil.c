@@ -279,6 +279,18 @@ gboolean ctu_any_contains(GPtrArray *strs, const char *needle)
     return FALSE;
 }
 
+void ctu_put_faults(const char *lib, const char *vol, const char *rules)
+{
+    g_autofree char *p = g_build_filename(lib, vol, "faults", NULL);
+    g_assert_true(g_file_set_contents(p, rules, -1, NULL));
+}
+
+void ctu_store_faults(const CtuStore *s, const char *vol, const char *rules)
+{
+    g_autofree char *lib = g_build_filename(s->store, "library", NULL);
+    ctu_put_faults(lib, vol, rules);
+}
+
 void ctu_run_killed(void (*fn)(void *ud), void *ud)
 {
     pid_t pid = fork();

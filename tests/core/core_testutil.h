@@ -61,6 +61,11 @@ Core *ctu_open(const char *store);
 void ctu_copy_tree(const char *from, const char *to);
 /* Path of tape file `fileno` of `volume` in library `lib` (g_free). */
 char *ctu_tape_file(const char *lib, const char *volume, uint32_t fileno);
+/* Write the fault rules of volume `vol` of the library in directory
+ * `lib` (see docs/FORMATS.md; fails the test on error). */
+void ctu_put_faults(const char *lib, const char *vol, const char *rules);
+/* The same for the library of a store made by ctu_new. */
+void ctu_store_faults(const CtuStore *s, const char *vol, const char *rules);
 /* XOR one byte of a file at `at` with 0x5a. */
 void ctu_flip_byte(const char *path, off_t at);
 /* Does some string of `strs` contain `needle`? */

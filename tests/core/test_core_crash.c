@@ -382,27 +382,23 @@ static void test_crash(void)
     ctu_rmtree(tmp);
 }
 
-/* In a child: open the store (no background commits), run `work` and
- * kill the process with SIGKILL. */
-static void run_and_kill(const char *store, void (*work)(Core *c))
+/* In a child (killed with SIGKILL at the end): open the store with no
+ * background commits and run the work. */
+typedef struct {
+    const char *store;
+    void (*work)(Core *c);
+} KilledWork;
+
+static void open_and_work(void *ud)
 {
-    pid_t pid = fork();
-    g_assert_cmpint(pid, >=, 0);
-    if (pid == 0) {
-        CoreOpenOptions o;
-        ctu_open_options(&o);
-        o.commit_interval_ms = 600000;
-        GError *e = NULL;
-        Core *c = core_store_open(store, &o, &e);
-        if (!c)
-            _exit(2);
-        work(c);
-        kill(getpid(), SIGKILL);
-        _exit(3);
-    }
-    int status = 0;
-    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
-    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    KilledWork *w = ud;
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    o.commit_interval_ms = 600000;
+    Core *c = core_store_open(w->store, &o, NULL);
+    if (!c)
+        _exit(2);
+    w->work(c);
 }
 
 static void must_write(Core *c, const char *path, uint64_t seed, uint64_t off, size_t len)
@@ -452,7 +448,8 @@ static void test_unrecorded(gconstpointer data)
     CtuStore *s = ctu_new(NULL, NULL);
     ctu_close(s);
     bool tail = GPOINTER_TO_INT(data);
-    run_and_kill(s->store, tail ? append_in_recorded_block : rewrite_after_sync);
+    KilledWork w = { s->store, tail ? append_in_recorded_block : rewrite_after_sync };
+    ctu_run_killed(open_and_work, &w);
     uint64_t size = tail ? 10000 : 100000;
     g_autofree guint8 *want = g_malloc0(12000 + size);
     ctu_pattern(1, 0, want, size);

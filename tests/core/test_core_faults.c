@@ -13,12 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void put_faults(const char *store, const char *vol, const char *rules)
-{
-    g_autofree char *p = g_build_filename(store, "library", vol, "faults", NULL);
-    g_assert_true(g_file_set_contents(p, rules, -1, NULL));
-}
-
 static void check_file(Core *c, const char *path, const guint8 *want, size_t len)
 {
     int e = 0;
@@ -44,7 +38,7 @@ static void test_peom_mid_part(void)
     CtuStore *s = ctu_new(NULL, NULL);
     ctu_close(s);
     /* vol001 ends at 2.5 MB: the third part of a 5 MiB file hits it. */
-    put_faults(s->store, "vol001", "peom 2500000\n");
+    ctu_store_faults(s, "vol001", "peom 2500000\n");
     ctu_reopen(s, NULL);
     size_t len = 5 << 20;
     g_autofree guint8 *a = g_malloc(len);
@@ -66,7 +60,7 @@ static void test_write_error(void)
 {
     CtuStore *s = ctu_new(NULL, NULL);
     ctu_close(s);
-    put_faults(s->store, "vol001", "fail-write 40\n");
+    ctu_store_faults(s, "vol001", "fail-write 40\n");
     ctu_reopen(s, NULL);
     size_t len = 3 << 20;
     g_autofree guint8 *a = g_malloc(len);

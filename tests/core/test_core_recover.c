@@ -98,12 +98,6 @@ static void test_recover_everything(void)
     ctu_lib_free(l);
 }
 
-static void put_faults(const char *lib, const char *vol, const char *rules)
-{
-    g_autofree char *p = g_build_filename(lib, vol, "faults", NULL);
-    g_assert_true(g_file_set_contents(p, rules, -1, NULL));
-}
-
 static void test_recover_lists_lost(void)
 {
     ctu_strict_logs();
@@ -115,8 +109,8 @@ static void test_recover_lists_lost(void)
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     /* The next data dumpfile fails on two volumes in a row; the index
      * still reaches a third volume and names the file. */
-    put_faults(l->lib, "vol001", "fail-write 1\n");
-    put_faults(l->lib, "vol002", "fail-write 1\n");
+    ctu_put_faults(l->lib, "vol001", "fail-write 1\n");
+    ctu_put_faults(l->lib, "vol002", "fail-write 1\n");
     c = ctu_open(l->store);
     g_assert_cmpint(core_mkdir(c, CORE_ROOT_INO, "dir", 0755, &cred, &(struct stat){ 0 }, &e), ==, 0);
     g_assert_cmpint(ctu_write(c, "/dir/only-in-cache", 0, "never on tape", 13), ==, 0);

@@ -174,12 +174,6 @@ static void test_bigger_than_cache(void)
     ctu_free(s);
 }
 
-static void put_faults(const char *store, const char *vol, const char *rules)
-{
-    g_autofree char *p = g_build_filename(store, "library", vol, "faults", NULL);
-    g_assert_true(g_file_set_contents(p, rules, -1, NULL));
-}
-
 /* The first volume ends in the middle of the stream: the cut part is
  * written again on the next volume from the cache, and the dumpfile goes
  * on there. */
@@ -189,7 +183,7 @@ static void test_stream_peom(void)
     stream_options(&o);
     CtuStore *s = ctu_new(NULL, &o);
     ctu_close(s);
-    put_faults(s->store, "vol001", "peom 2500000\n");
+    ctu_store_faults(s, "vol001", "peom 2500000\n");
     ctu_reopen(s, &o);
     size_t len = 6 << 20;
     g_autofree guint8 *want = write_file(s->core, "peom", 9, len, 0);
