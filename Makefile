@@ -24,11 +24,16 @@ build: deps $(BUILD)/build.ninja
 asan: deps $(ASAN)/build.ninja
 	ninja -C $(ASAN)
 
-# The main job: until the filesystem exists, a demo that writes a dumpfile
-# to a fresh virtual library and prints where its parts went.
+# The main job, until the filesystem is mounted by fs/: the core end to end
+# without FUSE. A store with four virtual volumes in run/store gets a copy
+# of RUN_SOURCE, a snapshot, a change, a sync to tape; the snapshot is read
+# back from tape and compared byte for byte, then the store is rebuilt from
+# the volumes alone (run/store.recovered) and compared again.
+RUN_SOURCE ?= /usr/include
 run: build
-	rm -rf $(RUN_DIR)/demo-library
-	$(BUILD)/tests/tape/tapefs-demo $(RUN_DIR)/demo-library
+	rm -rf $(RUN_DIR)/store $(RUN_DIR)/store.recovered
+	mkdir -p $(RUN_DIR)
+	$(BUILD)/tests/core/tapefs-core-demo $(RUN_DIR)/store $(RUN_SOURCE)
 
 # Every suite: all of them in the normal build, the unit tests again under
 # AddressSanitizer and UBSan. Ends with "N passed, N failed".
