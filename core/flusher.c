@@ -371,6 +371,18 @@ typedef struct {
     gint64 since;
 } Cand;
 
+/* The first failure of a flush round is the one reported (*first, *err);
+ * the errors after it are dropped (each was logged in status). */
+static void keep_first(int r, GError *e, int *first, GError **err)
+{
+    if (r < 0 && !*first) {
+        *first = r;
+        g_propagate_error(err, e);
+    } else if (e) {
+        g_error_free(e);
+    }
+}
+
 static gint cand_cmp(gconstpointer a, gconstpointer b)
 {
     const Cand *x = a, *y = b;
@@ -451,12 +463,7 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             continue;
         GError *e = NULL;
         int r = stream_file(fl, cd->obj, &e);
-        if (r < 0 && !first) {
-            first = r;
-            g_propagate_error(err, e);
-        } else if (e) {
-            g_error_free(e);
-        }
+        keep_first(r, e, &first, err);
     }
     g_autoptr(GArray) small = g_array_new(FALSE, FALSE, sizeof(Cand));
     uint64_t small_bytes = 0;
@@ -468,12 +475,7 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             g_array_append_val(one, cd->obj);
             GError *e = NULL;
             int r = flush_group(fl, one, CORE_DUMP_FILE, &e);
-            if (r < 0 && !first) {
-                first = r;
-                g_propagate_error(err, e);
-            } else if (e) {
-                g_error_free(e);
-            }
+            keep_first(r, e, &first, err);
         } else {
             g_array_append_val(small, *cd);
             small_bytes += cd->size;
@@ -494,12 +496,7 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
             continue;
         GError *e = NULL;
         int r = flush_group(fl, batch, CORE_DUMP_BUNDLE, &e);
-        if (r < 0 && !first) {
-            first = r;
-            g_propagate_error(err, e);
-        } else if (e) {
-            g_error_free(e);
-        }
+        keep_first(r, e, &first, err);
         g_array_set_size(batch, 0);
         bytes = 0;
     }
