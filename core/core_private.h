@@ -362,7 +362,7 @@ typedef struct {
 } Manifest;
 
 /* After a flush round (flusher thread, no lock held): name on tape the
- * data dumpfiles recorded since the newest index or manifest. A failure
+ * data dumpfiles recorded since the newest manifest. A failure
  * is logged; the next round names the same data again. */
 void manifest_write_round(Core *c, TapeTaper *taper);
 GByteArray *manifest_encode(const Manifest *m);

@@ -422,6 +422,17 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
                 sqlite3_reset(s);
         }
         bool open = !all && !only && d->ino > 0 && core_has_writers_locked(c, (uint64_t)d->ino);
+        if (open) {
+            /* An older version of a file still open (truncated, or
+             * copied on write after a snapshot) gets no more writes: it
+             * is flushed like a closed file, not streamed. */
+            s = db_q(c, "SELECT version FROM inodes WHERE id=? AND death=?", "ui", (uint64_t)d->ino,
+                     (int64_t)CORE_INF);
+            open = s && sqlite3_step(s) == SQLITE_ROW &&
+                   (uint64_t)sqlite3_column_int64(s, 0) == d->obj;
+            if (s)
+                sqlite3_reset(s);
+        }
         if (open && !c->opt.stream_chunk)
             continue;
         if (d->end == 0) {

@@ -24,12 +24,13 @@
  * recorded is on tape; when a request (sync, close, fsync) or stop is
  * pending, the cache asks for space while the stream waits for the
  * writer (while it streams, it commits at once so that what is on tape
- * can be evicted), the file got a new version
- * (truncation), nothing new arrived for STREAM_IDLE_US, or the dirty run
- * has a gap; and on a tape error (the parts already complete stay
- * recorded; the rest stays dirty and a later flush retries). Then it
- * commits, so the streamed range is clean before any other flush looks at
- * the file.
+ * can be evicted), the file got a new version (truncation), nothing new
+ * arrived for STREAM_IDLE_US, or the dirty run has a gap (the writer went
+ * back to older data); and on a tape error (the parts already complete
+ * stay recorded; the rest stays dirty and a later flush retries). Then,
+ * if it wrote anything, it commits, so the streamed range is clean before
+ * any other flush looks at the file. The dumpfile is started with its
+ * first bytes: a stream that ends before leaves nothing on tape.
  *
  * Flusher thread only. Core.lock is taken for the claim and for recording,
  * never across cache reads or taper pushes; Flusher.plock to take the
@@ -73,12 +74,12 @@ static int record_progress(Stream *st, bool final, GError **err)
     Core *c = fl->c;
     g_autoptr(GArray) fresh = g_array_new(FALSE, FALSE, sizeof(TapePartDone));
     g_mutex_lock(&fl->plock);
-    for (guint i = st->nparts; i < fl->parts->len; i++) {
+    guint seen = fl->parts->len;
+    for (guint i = st->nparts; i < seen; i++) {
         TapePartDone *p = &g_array_index(fl->parts, TapePartDone, i);
         if (p->dumpfile_id == st->id)
             g_array_append_val(fresh, *p);
     }
-    st->nparts = fl->parts->len;
     g_mutex_unlock(&fl->plock);
     uint64_t covered = st->recorded;
     for (guint i = 0; i < fresh->len; i++) {
@@ -102,8 +103,9 @@ static int record_progress(Stream *st, bool final, GError **err)
             r = db_x(c, err, "INSERT INTO dumpfiles(id, kind, generation, length, nfiles, ctime, "
                      "garbage) VALUES(?,?,?,?,1,?,0)", "uiiui", st->id, (int64_t)CORE_DUMP_FILE,
                      (int64_t)st->gen, covered, core_now_ns() / 1000000000);
-        else
-            r = db_x(c, err, "UPDATE dumpfiles SET length=? WHERE id=?", "uu", covered, st->id);
+        else /* a status call may have found no extent pointing at it yet */
+            r = db_x(c, err, "UPDATE dumpfiles SET length=?, garbage=0 WHERE id=?", "uu", covered,
+                     st->id);
     }
     for (guint i = 0; i < fresh->len && r == 0; i++) {
         TapePartDone *p = &g_array_index(fresh, TapePartDone, i);
@@ -121,6 +123,9 @@ static int record_progress(Stream *st, bool final, GError **err)
     }
     r = db_op_end(c, r);
     if (r == 0) {
+        /* Parts are taken only once recorded: after a failed record they
+         * are tried again. */
+        st->nparts = seen;
         st->row = st->row || covered > st->recorded;
         c->bytes_to_tape += covered - st->recorded;
         st->recorded = covered;
@@ -194,7 +199,12 @@ static ClaimResult claim(Stream *st, uint64_t *target, uint64_t *seq)
     }
     if (last)
         return CLAIM_DONE;
-    return writing ? CLAIM_WAIT : CLAIM_END;
+    /* Worth waiting for: appends at the end, a write still in flight, or
+     * the rest of the block at pos. Bytes past pos that are recorded but
+     * not dirty (the writer went back and rewrote older data) end it. */
+    bool pending = d->pending && d->pending->len;
+    bool frontier = st->pos >= d->end || pending || limit > st->pos;
+    return writing && frontier ? CLAIM_WAIT : CLAIM_END;
 }
 
 /* Read [st->pos, target) from the cache and push it. No lock held. */
@@ -224,10 +234,10 @@ static int push_range(Stream *st, uint64_t target, GError **err)
     return 0;
 }
 
-/* The stream is over: forget the claim, commit what was recorded (the
- * streamed range becomes clean), and let the file leave the dirty set if
- * nothing of it is dirty any more. */
-static void stream_settle(Stream *st)
+/* The stream is over: forget the claim; if it wrote anything, commit what
+ * was recorded (the streamed range becomes clean) and let the file leave
+ * the dirty set if nothing of it is dirty any more. */
+static void stream_settle(Stream *st, bool started)
 {
     Flusher *fl = st->fl;
     Core *c = fl->c;
@@ -239,6 +249,8 @@ static void stream_settle(Stream *st)
         d->since = g_get_monotonic_time();
     }
     g_mutex_unlock(&c->lock);
+    if (!started)
+        return;
     GError *e = NULL;
     if (commit_and_clean(fl, &e) < 0)
         g_warning("commit after streaming: %s", e ? e->message : "failed");
@@ -251,6 +263,10 @@ static void stream_settle(Stream *st)
         if (sl && sl->len == 0) {
             g_hash_table_remove(c->dirty, &st->obj);
             g_hash_table_remove(c->commit_objs, &st->obj);
+            /* Unlinked or truncated away while it streamed: its deletion
+             * was skipped then (it was flushing), so it is queued now. */
+            if (!object_referenced(c, st->obj) && cache_object_exists(c->cache, st->obj))
+                db_delete_after_commit(c, st->obj);
         }
     }
     g_mutex_unlock(&c->lock);
@@ -279,28 +295,36 @@ int stream_file(Flusher *fl, uint64_t obj, GError **err)
     st.base = st.pos = st.cleaned = g_array_index(sl, CacheSlice, 0).offset;
     d->flush_read = st.base;
     st.gen = (uint64_t)c->gen;
-    st.id = c->next_dumpfile++;
-    int r = db_meta_set(c, "next_dumpfile", (int64_t)c->next_dumpfile, err);
     g_mutex_unlock(&c->lock);
     st.path = cache_object_path(c->cache, obj);
     st.chunks = g_array_new(FALSE, FALSE, sizeof(Chunk));
-    g_mutex_lock(&fl->plock);
-    g_array_set_size(fl->parts, 0);
-    g_mutex_unlock(&fl->plock);
-    GError *e = NULL;
-    if (r == 0 && (r = tape_taper_start(fl->taper, st.id, CORE_DUMP_FILE, st.gen, part_done, fl,
-                                        &e)) < 0) {
-        r = core_fail_from(err, e, -r, "starting a dumpfile");
-        g_clear_error(&e);
-    }
-    bool started = r == 0, done = false;
+    int r = 0;
+    bool started = false, done = false;
     gint64 t0 = g_get_monotonic_time(), last_progress = t0;
     while (r == 0) {
         uint64_t target = 0;
         g_mutex_lock(&c->lock);
         ClaimResult cr = claim(&st, &target, &seq);
+        /* The dumpfile begins with its first bytes: a stream that ends
+         * before it has any leaves nothing on tape. */
+        if (cr == CLAIM_PUSH && !started) {
+            st.id = c->next_dumpfile++;
+            r = db_meta_set(c, "next_dumpfile", (int64_t)c->next_dumpfile, err);
+        }
         g_mutex_unlock(&c->lock);
-        if (cr == CLAIM_PUSH) {
+        if (r == 0 && cr == CLAIM_PUSH && !started) {
+            g_mutex_lock(&fl->plock);
+            g_array_set_size(fl->parts, 0);
+            g_mutex_unlock(&fl->plock);
+            GError *e = NULL;
+            r = tape_taper_start(fl->taper, st.id, CORE_DUMP_FILE, st.gen, part_done, fl, &e);
+            if (r < 0) {
+                r = core_fail_from(err, e, -r, "starting a dumpfile");
+                g_clear_error(&e);
+            }
+            started = r == 0;
+        }
+        if (r == 0 && cr == CLAIM_PUSH) {
             Chunk ch = { .end = target, .seq = seq };
             g_array_append_val(st.chunks, ch);
             r = push_range(&st, target, err);
@@ -337,6 +361,7 @@ int stream_file(Flusher *fl, uint64_t obj, GError **err)
             g_mutex_unlock(&fl->lock);
         }
     }
+    GError *e = NULL;
     if (started && st.pos > st.base && r == 0) {
         r = tape_taper_finish(fl->taper, &e);
         if (r < 0) {
@@ -374,7 +399,7 @@ int stream_file(Flusher *fl, uint64_t obj, GError **err)
         fl->retry_after = g_get_monotonic_time() + RETRY_BACKOFF_US;
         g_mutex_unlock(&fl->lock);
     }
-    stream_settle(&st);
+    stream_settle(&st, started);
     g_array_unref(st.chunks);
     g_free(st.path);
     return r;

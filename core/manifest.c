@@ -1,7 +1,7 @@
 /* manifest.c — manifests: small dumpfiles (kind CORE_DUMP_MANIFEST) that
  * make the data on tape attributable to files without the catalog. After
  * each flush round the flusher calls manifest_write_round; when data
- * dumpfiles were recorded since the newest index or manifest, it writes
+ * dumpfiles were recorded since the newest manifest, it writes
  * one manifest naming every live file version whose extents point into
  * them: inode, version, its live paths, size, mode, owner, times and all
  * its extents (dumpfile id and offset, or "not on tape"). recover.c reads
@@ -10,7 +10,7 @@
  * decode; docs/FORMATS.md).
  *
  * Cost: the dumpfiles table is walked newest first only down to the
- * newest index or manifest, and only the versions with extents in those
+ * newest manifest, and only the versions with extents in those
  * dumpfiles are read, so a manifest costs what the round flushed, not
  * what the catalog holds. Ordering relies on dumpfile ids being taken in
  * the order the dumpfiles are written (one flusher thread).
@@ -253,14 +253,17 @@ Manifest *manifest_decode(const void *buf, size_t len, GError **err)
 
 /* ---- building one after a flush round (Core.lock held) ------------------ */
 
-/* Data dumpfiles recorded after the newest index or manifest. */
+/* Data dumpfiles recorded after the newest manifest. */
 static GArray *unnamed_dumpfiles(Core *c)
 {
     GArray *out = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     sqlite3_stmt *s = db_q(c, "SELECT id, kind FROM dumpfiles ORDER BY id DESC", NULL);
     while (s && sqlite3_step(s) == SQLITE_ROW) {
         int kind = sqlite3_column_int(s, 1);
-        if (kind == CORE_DUMP_INDEX || kind == CORE_DUMP_MANIFEST)
+        /* Back to the newest manifest, not the newest index: when a
+         * manifest could not be written, the next one names its round too,
+         * so a recovery from an older index still finds those files. */
+        if (kind == CORE_DUMP_MANIFEST)
             break;
         uint64_t id = (uint64_t)sqlite3_column_int64(s, 0);
         if (kind == CORE_DUMP_FILE || kind == CORE_DUMP_BUNDLE)
@@ -359,7 +362,7 @@ static ManifestEntry *describe_version(Core *c, uint64_t version)
     return e;
 }
 
-/* The manifest of what was flushed since the newest index or manifest,
+/* The manifest of what was flushed since the newest manifest,
  * with a new dumpfile id; NULL when there is nothing to name. */
 static Manifest *build_locked(Core *c, GError **err)
 {

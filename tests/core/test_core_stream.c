@@ -245,6 +245,105 @@ static void test_stream_library_full(void)
     ctu_free(s);
 }
 
+/* Files in the store's subdirectory `sub` (below each volume directory
+ * when `per_volume`) whose name starts with `prefix`. */
+static unsigned count_files(const CtuStore *s, const char *sub, bool per_volume,
+                            const char *prefix)
+{
+    g_autofree char *top = g_build_filename(s->store, sub, NULL);
+    unsigned n = 0;
+    GDir *d = g_dir_open(top, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name(d))) {
+        if (!per_volume) {
+            n += g_str_has_prefix(name, prefix);
+            continue;
+        }
+        g_autofree char *vp = g_build_filename(top, name, NULL);
+        GDir *vd = g_dir_open(vp, 0, NULL);
+        const char *f;
+        while (vd && (f = g_dir_read_name(vd)))
+            n += g_str_has_prefix(f, prefix);
+        if (vd)
+            g_dir_close(vd);
+    }
+    if (d)
+        g_dir_close(d);
+    return n;
+}
+
+static unsigned recorded_parts(Core *c)
+{
+    g_autoptr(GPtrArray) d = core_dumps(c, NULL);
+    unsigned n = 0;
+    for (guint i = 0; i < d->len; i++)
+        n += ((CoreDumpInfo *)d->pdata[i])->parts->len;
+    return n;
+}
+
+/* A file still open whose dirty version was replaced (truncation, or a
+ * write after a snapshot) is flushed once like a closed file, not
+ * streamed again and again: every tape file on the volumes is a recorded
+ * part, and the contents come back from tape. */
+static void test_replaced_version(gconstpointer data)
+{
+    bool trunc = GPOINTER_TO_INT(data);
+    CoreOpenOptions o;
+    stream_options(&o);
+    CtuStore *s = ctu_new(NULL, &o);
+    Core *c = s->core;
+    GError *e = NULL;
+    size_t len = 6 << 20, keep = trunc ? 3 << 20 : len;
+    g_autofree guint8 *want = g_malloc(len);
+    ctu_pattern(3, 0, want, len);
+    struct stat st;
+    uint64_t fh;
+    g_assert_cmpint(core_create(c, CORE_ROOT_INO, "f", 0644, O_RDWR | O_CREAT, &cred, &st, &fh,
+                                &e), ==, 0);
+    write_paced(c, st.st_ino, fh, want, 0, len, 1 << 20, 0);
+    if (trunc) {
+        struct stat a = { .st_size = (off_t)keep };
+        g_assert_cmpint(core_setattr(c, st.st_ino, &a, CORE_SET_SIZE, NULL, &e), ==, 0);
+    } else {
+        g_assert_cmpint(core_snapshot_create(c, "s1", &e), ==, 0);
+        g_assert_cmpint(core_write(c, st.st_ino, fh, want, 4096, 0, &e), ==, 4096);
+    }
+    g_usleep(3 * G_USEC_PER_SEC); /* the flusher scans many times meanwhile */
+    g_assert_cmpint(core_release(c, st.st_ino, fh, &e), ==, 0);
+    core_forget(c, st.st_ino, 1);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpuint(count_files(s, "library", true, "file"), ==, recorded_parts(c));
+    check_from_tape(c, "/f", want, keep);
+    ctu_free(s);
+}
+
+/* A file unlinked while it streams leaves no cache object behind once
+ * it is closed and synced. */
+static void test_unlinked_while_streaming(void)
+{
+    CoreOpenOptions o;
+    stream_options(&o);
+    CtuStore *s = ctu_new(NULL, &o);
+    Core *c = s->core;
+    GError *e = NULL;
+    size_t len = 4 << 20;
+    g_autofree guint8 *want = g_malloc(len);
+    ctu_pattern(4, 0, want, len);
+    struct stat st;
+    uint64_t fh;
+    g_assert_cmpint(core_create(c, CORE_ROOT_INO, "f", 0644, O_RDWR | O_CREAT, &cred, &st, &fh,
+                                &e), ==, 0);
+    write_paced(c, st.st_ino, fh, want, 0, len, 256 << 10, 20000);
+    g_assert_cmpuint(wait_streamed(c, 1 << 20), >=, 1 << 20);
+    g_assert_cmpint(core_unlink(c, CORE_ROOT_INO, "f", &e), ==, 0);
+    g_assert_cmpint(core_release(c, st.st_ino, fh, &e), ==, 0);
+    core_forget(c, st.st_ino, 1);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpuint(count_files(s, "cache", false, "0"), ==, 0);
+    ctu_free(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -253,5 +352,10 @@ int main(int argc, char **argv)
     g_test_add_func("/core/stream/bigger-than-cache", test_bigger_than_cache);
     g_test_add_func("/core/stream/peom", test_stream_peom);
     g_test_add_func("/core/stream/library-full", test_stream_library_full);
+    g_test_add_data_func("/core/stream/truncated-while-open", GINT_TO_POINTER(1),
+                         test_replaced_version);
+    g_test_add_data_func("/core/stream/snapshot-while-open", GINT_TO_POINTER(0),
+                         test_replaced_version);
+    g_test_add_func("/core/stream/unlinked-while-streaming", test_unlinked_while_streaming);
     return g_test_run();
 }
