@@ -1,8 +1,23 @@
 /* catalog_db.c — the catalog's SQLite connection: schema, cached prepared
  * statements, the meta table (generation and id counters), per-operation
  * savepoints (db_op_begin/db_op_end), group commit followed by the cache
- * deletions it made safe, and consistent copies for the index. Everything here runs with
- * Core.lock held (the connection is used by one thread at a time). */
+ * deletions it made safe, and read-only snapshot connections whose copy
+ * becomes an index.
+ *
+ * Locks: everything on the main connection (Core.db) runs with Core.lock
+ * held (one thread at a time). Two parts run without it:
+ *   - the cache fsyncs of db_group_commit: under the lock it takes the set
+ *     of objects written so far (commit_objs) out into commit_stolen and
+ *     puts an empty set in its place, unlocks, fsyncs the taken set in
+ *     the pool, relocks, then fsyncs (locked) what was written meanwhile
+ *     and commits. While commit_stolen is set, every other db_commit waits
+ *     on Core.commit_cond (so none commits rows whose objects are still
+ *     being fsync'ed), and no operation may hold its SAVEPOINT open across
+ *     an unlock: db_group_commit requires op_depth == 0 and operations
+ *     complete theirs within one hold of the lock;
+ *   - db_snapshot_copy: the snapshot connection is its caller's alone, its
+ *     read transaction was opened under the lock (db_snapshot_open).
+ * The fsync workers take no core lock. */
 #include "core/core_private.h"
 
 #include <errno.h>
@@ -257,19 +272,26 @@ static void fsync_worker(gpointer data, gpointer user)
     g_free(j);
 }
 
-static int fsync_objects(Core *c, GError **err)
+/* Created the first time there is something to fsync. Core.lock held. */
+static void fsync_pool_ensure(Core *c, GHashTable *objs)
 {
-    guint n = g_hash_table_size(c->commit_objs);
+    if (!c->fsync_pool && g_hash_table_size(objs) > 0)
+        c->fsync_pool = g_thread_pool_new(fsync_worker, NULL, 16, FALSE, NULL);
+}
+
+/* fsync every object of `objs` in the pool and wait. Needs no core lock
+ * (fsync_pool_ensure(objs) ran, `objs` is not changed meanwhile). */
+static int fsync_objects(Core *c, GHashTable *objs, GError **err)
+{
+    guint n = g_hash_table_size(objs);
     if (n == 0)
         return 0;
-    if (!c->fsync_pool)
-        c->fsync_pool = g_thread_pool_new(fsync_worker, NULL, 16, FALSE, NULL);
     FsyncBatch b = { .pending = 1 };
     g_mutex_init(&b.lock);
     g_cond_init(&b.cond);
     GHashTableIter it;
     gpointer k;
-    g_hash_table_iter_init(&it, c->commit_objs);
+    g_hash_table_iter_init(&it, objs);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
         FsyncJob *j = g_new0(FsyncJob, 1);
         j->cache = c->cache;
@@ -371,8 +393,28 @@ int db_op_end(Core *c, int rc)
     return rc;
 }
 
+void db_commit_wait_idle(Core *c)
+{
+    while (c->commit_stolen)
+        g_cond_wait(&c->commit_cond, &c->lock);
+}
+
 int db_commit(Core *c, GError **err)
 {
+    bool fsync_stolen = false;
+    if (c->commit_stolen) {
+        if (c->op_depth == 0) {
+            db_commit_wait_idle(c);
+        } else {
+            /* An operation is open: its savepoint must not outlive this
+             * hold of the lock, so instead of waiting, the objects being
+             * fsync'ed unlocked are fsync'ed here too (the callers that
+             * commit inside an operation wait before opening it, so this
+             * is only a safety net). */
+            g_warning("catalog: commit inside an operation during a group commit");
+            fsync_stolen = true;
+        }
+    }
     if (c->op_open) {
         /* The operation's last step is this commit. */
         reset_stmts(c);
@@ -389,7 +431,12 @@ int db_commit(Core *c, GError **err)
     /* Data first: every cache object a row may point at is made durable
      * before the rows commit. */
     if (c->opt.cache_mode != CORE_CACHE_UNSAFE && c->cache) {
-        int r = fsync_objects(c, err);
+        if (fsync_stolen)
+            fsync_pool_ensure(c, c->commit_stolen);
+        fsync_pool_ensure(c, c->commit_objs);
+        int r = fsync_stolen ? fsync_objects(c, c->commit_stolen, err) : 0;
+        if (r == 0)
+            r = fsync_objects(c, c->commit_objs, err);
         if (r < 0)
             return r;
     }
@@ -406,24 +453,111 @@ int db_commit(Core *c, GError **err)
     return 0;
 }
 
-int db_backup_to(Core *c, const char *path, GError **err)
+int db_group_commit(Core *c, GError **err)
 {
-    int r = db_commit(c, err);
-    if (r < 0)
+    g_assert(c->op_depth == 0);
+    db_commit_wait_idle(c);
+    if (!c->txn_dirty || c->opt.cache_mode == CORE_CACHE_UNSAFE || !c->cache ||
+        g_hash_table_size(c->commit_objs) == 0)
+        return db_commit(c, err);
+    /* Phase 1, unlocked: the objects written so far. Writes go on and are
+     * noted in a fresh set; every other commit waits for the end of this
+     * phase (the rows it would commit may point at objects in `taken`). */
+    fsync_pool_ensure(c, c->commit_objs);
+    GHashTable *taken = c->commit_objs;
+    c->commit_objs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    c->commit_stolen = taken;
+    g_mutex_unlock(&c->lock);
+    core_test_point(c, CORE_TEST_COMMIT_FSYNC);
+    int r = fsync_objects(c, taken, err);
+    g_mutex_lock(&c->lock);
+    c->commit_stolen = NULL;
+    g_cond_broadcast(&c->commit_cond);
+    if (r < 0) {
+        /* Nothing is forgotten: the next commit fsyncs them again. */
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, taken);
+        while (g_hash_table_iter_next(&it, &k, NULL)) {
+            g_hash_table_iter_steal(&it);
+            g_hash_table_add(c->commit_objs, k);
+        }
+        g_hash_table_destroy(taken);
         return r;
+    }
+    g_hash_table_destroy(taken);
+    /* Phase 2, locked as any commit: the objects written meanwhile. */
+    return db_commit(c, err);
+}
+
+/* Snapshot connections for index copies. */
+int db_snapshot_open(Core *c, sqlite3 **snap, int64_t *index_seq, GError **err)
+{
+    *snap = NULL;
+    const char *file = sqlite3_db_filename(c->db, "main");
+    if (!file || !*file)
+        return core_fail(err, EIO, "catalog: no file to open a snapshot of");
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        int r = core_fail(err, EIO, "catalog snapshot %s: %s", file,
+                          db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        return r;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* The read transaction starts with the first read: from then on the
+     * connection sees the last commit, and nothing committed later. */
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='index_seq'", -1,
+                                &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        *index_seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_OK) {
+        int r = core_fail(err, EIO, "catalog snapshot %s: %s", file, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return r;
+    }
+    *snap = db;
+    return 0;
+}
+
+int db_snapshot_copy(sqlite3 *snap, const char *path, GError **err)
+{
     sqlite3 *dst = NULL;
+    int r;
     if (sqlite3_open(path, &dst) != SQLITE_OK) {
         r = core_fail(err, EIO, "index copy %s: %s", path, sqlite3_errmsg(dst));
         sqlite3_close(dst);
         return r;
     }
-    sqlite3_backup *b = sqlite3_backup_init(dst, "main", c->db, "main");
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", snap, "main");
     if (!b) {
         r = core_fail(err, EIO, "index copy: %s", sqlite3_errmsg(dst));
         sqlite3_close(dst);
         return r;
     }
+    /* One step copies every page while the source's read transaction is
+     * open, and that transaction was opened before (db_snapshot_open) and
+     * stays open: the copy is the one committed state it sees, even if the
+     * writer commits meanwhile. SQLite restarts a backup when the source
+     * changes between steps; should a step ever return before the end, the
+     * next ones (still inside the same read transaction) copy the same
+     * state, so a restart is harmless. */
     int rc = sqlite3_backup_step(b, -1);
+    for (int tries = 0; (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
+                        tries < 1000; tries++) {
+        if (rc != SQLITE_OK)
+            g_usleep(5000);
+        rc = sqlite3_backup_step(b, -1);
+    }
     sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
         r = core_fail(err, EIO, "index copy: %s", sqlite3_errstr(rc));
@@ -433,4 +567,12 @@ int db_backup_to(Core *c, const char *path, GError **err)
     sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
     sqlite3_close(dst);
     return 0;
+}
+
+void db_snapshot_close(sqlite3 *snap)
+{
+    if (!snap)
+        return;
+    sqlite3_exec(snap, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(snap);
 }

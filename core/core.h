@@ -20,8 +20,9 @@
  * it) and core_recover (no Core involved). Inside, the locks are taken in
  * this order, outermost first: the snapshot gate (writes and truncations
  * shared, snapshot creation exclusive), Core.lock (the catalog connection
- * and all in-memory state; never held across cache reads/writes or tape
- * I/O), the flusher's locks, and the recall lock (a leaf). No core lock
+ * and all in-memory state; never held across cache reads/writes, tape
+ * I/O, the cache fsyncs of the flusher's group commits or the copy of the
+ * catalog for an index), the flusher's locks, and the recall lock (a leaf). No core lock
  * is held while a caller's callback (CoreDirFill) runs except Core.lock
  * during readdir, so a fill callback must not call back into the Core.
  * core_private.h has the full list; docs/ARCHITECTURE.md the reasons.
@@ -92,7 +93,22 @@ typedef struct {
     unsigned dirty_wait_ms;    /* writers wait this long for cache space
                                   before -ENOSPC (default 30000) */
     bool no_flusher_triggers;  /* tests: flush only on explicit request */
+    /* Tests only (leave NULL): called with no core lock held, on the thread
+     * that reaches one of the points of CoreTestPoint, which then waits
+     * until the hook returns. */
+    void (*test_hook)(void *arg, int point);
+    void *test_hook_arg;
 } CoreOpenOptions;
+
+/* Where CoreOpenOptions.test_hook is called. */
+typedef enum {
+    /* A group commit is making the cache objects written before it
+     * durable, with Core.lock released (the flusher's group commits). */
+    CORE_TEST_COMMIT_FSYNC = 1,
+    /* An index is about to copy the committed catalog, with Core.lock
+     * released. */
+    CORE_TEST_INDEX_COPY = 2,
+} CoreTestPoint;
 
 void core_open_options_init(CoreOpenOptions *o);
 /* Open a store: refused with -EBUSY when another process has it open,

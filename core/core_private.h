@@ -10,7 +10,17 @@
  *   1. Core.lock      the catalog connection and every field of Core marked
  *                     [lock]; held for catalog work only, never across a
  *                     cache_read/cache_write (their fill callback takes it)
- *                     nor across tape I/O.
+ *                     nor across tape I/O. Two long waits run without it:
+ *                     the cache fsyncs of the flusher's group commits
+ *                     (db_group_commit: the objects written so far are
+ *                     taken out of commit_objs, fsync'ed unlocked, and
+ *                     every other db_commit waits on Core.commit_cond
+ *                     until that is over) and the copy of the catalog for
+ *                     an index (through a second, read-only connection
+ *                     pinned at the last commit, see db_snapshot_open).
+ *                     Every operation opens and ends its SAVEPOINT within
+ *                     one hold of Core.lock: nothing waits or unlocks
+ *                     while one is open.
  *   2. Flusher.lock   the flusher's queue and requests (flusher.c).
  *   3. Flusher.plock  parts reported by the taper's device thread.
  *   3. Recall.lock    open part handles and the read-ahead buffer
@@ -117,11 +127,19 @@ struct Core {
     GHashTable *stmts;          /* [lock] sql text -> sqlite3_stmt */
     bool txn_dirty;             /* [lock] changes since the last commit */
     gint64 last_commit;         /* [lock] */
-    GHashTable *commit_objs;    /* [lock] objects written since commit */
+    GHashTable *commit_objs;    /* [lock] objects written since the last
+                                   commit (since the last one began its
+                                   unlocked fsyncs, while those run) */
+    GHashTable *commit_stolen;  /* [lock] the objects a db_group_commit is
+                                   fsyncing with Core.lock released; NULL
+                                   when none is (the table itself is only
+                                   read meanwhile) */
+    GCond commit_cond;          /* with Core.lock: commit_stolen went NULL */
     GArray *after_commit;       /* [lock] cache objects (uint64) to delete
                                    once a commit has removed every row that
                                    pointed at them (db_commit runs them) */
-    GThreadPool *fsync_pool;    /* cache fsyncs of a group commit */
+    GThreadPool *fsync_pool;    /* cache fsyncs of a group commit (created
+                                   under Core.lock, then never changed) */
     int64_t gen;                /* [lock] current generation G */
     int64_t max_snap;           /* [lock] newest snapshot generation or 0 */
     uint64_t next_id;           /* [lock] next inode id */
@@ -159,8 +177,22 @@ int db_x(Core *c, GError **err, const char *sql, const char *fmt, ...);
 int db_fail(Core *c, GError **err, const char *what);
 int64_t db_meta_get(Core *c, const char *key, int64_t dflt);
 int db_meta_set(Core *c, const char *key, int64_t value, GError **err);
-/* Group commit: make written cache objects durable, COMMIT, BEGIN. */
+/* Group commit: make written cache objects durable, COMMIT, BEGIN.
+ * Core.lock held throughout; when a db_group_commit is fsyncing without
+ * it, waits (Core.commit_cond) for that to end first, releasing Core.lock
+ * meanwhile, so callers must not hold an operation open (the snapshot
+ * operations, which commit as their last step, wait with
+ * db_commit_wait_idle before they open theirs). */
 int db_commit(Core *c, GError **err);
+/* The same commit, but the cache objects written so far are fsync'ed with
+ * Core.lock released (writes and other operations go on; those written
+ * meanwhile are fsync'ed after, with the lock held, then COMMIT). Core.lock
+ * held on entry and on return; no operation open (op_depth == 0). On an
+ * fsync error nothing commits and every object stays to be fsync'ed. */
+int db_group_commit(Core *c, GError **err);
+/* Wait (releasing Core.lock meanwhile) until no db_group_commit is
+ * fsyncing. Core.lock held, no operation open. */
+void db_commit_wait_idle(Core *c);
 /* Note that a row now points at data of cache object `obj`. */
 void db_note_object(Core *c, uint64_t obj);
 /* Delete cache object `obj` after the next successful commit, if no row
@@ -175,8 +207,17 @@ void db_delete_after_commit(Core *c, uint64_t obj);
  * operation's last step). */
 void db_op_begin(Core *c);
 int db_op_end(Core *c, int rc);
-/* Consistent copy of the catalog (sqlite3_backup) into `path`. */
-int db_backup_to(Core *c, const char *path, GError **err);
+/* A second, read-only connection to the catalog file with a read
+ * transaction open: it sees the catalog as of the last commit and keeps
+ * seeing exactly that (WAL) whatever the writer commits later. Core.lock
+ * held (so the last commit is the caller's). *index_seq = the meta
+ * index_seq it sees. */
+int db_snapshot_open(Core *c, sqlite3 **snap, int64_t *index_seq, GError **err);
+/* Copy what `snap` sees into a new database at `path` (sqlite3_backup);
+ * no core lock needed (the connection is the caller's alone). */
+int db_snapshot_copy(sqlite3 *snap, const char *path, GError **err);
+/* End the read transaction and close (NULL is fine). */
+void db_snapshot_close(sqlite3 *snap);
 int db_create_schema(sqlite3 *db, GError **err);
 
 /* ---- catalog rows (catalog_inode.c, catalog_dirent.c, catalog_xattr.c) */
@@ -325,10 +366,12 @@ void flusher_urgent(Flusher *fl);
 int flusher_run(Flusher *fl, GArray *objs, bool index, GError **err);
 
 /* ---- index (index.c) -------------------------------------------------- */
-/* Start an index: next index sequence, a dumpfile id, and a consistent
- * copy of the catalog in STORE/tmp (*path, g_free; the caller writes it
- * to tape and unlinks it). Core.lock held. */
-int index_prepare_locked(Core *c, uint64_t *seq, uint64_t *id, char **path, GError **err);
+/* Start an index: next index sequence, a dumpfile id, a commit, and a
+ * copy of the catalog exactly as that commit left it in STORE/tmp (*path,
+ * g_free; the caller writes it to tape and unlinks it). Called WITHOUT
+ * Core.lock: it takes the lock for the commit and releases it for the
+ * copy. */
+int index_prepare(Core *c, uint64_t *seq, uint64_t *id, char **path, GError **err);
 
 /* ---- open-time cache reconciliation (reconcile.c) ----------------------- */
 /* Bring dirty cache bytes no committed extent points at back to what the
@@ -402,3 +445,9 @@ int recover_after_index(sqlite3 *db, TapeLibrary *lib, GArray *parts, uint64_t i
 
 /* ---- misc ------------------------------------------------------------- */
 void core_set_error(Core *c, int e, const char *msg);
+/* The test hook of CoreOpenOptions, if any; no core lock held. */
+static inline void core_test_point(Core *c, int point)
+{
+    if (c->opt.test_hook)
+        c->opt.test_hook(c->opt.test_hook_arg, point);
+}

@@ -206,7 +206,7 @@ void apply_cleans(Flusher *fl)
 int commit_and_clean(Flusher *fl, GError **err)
 {
     g_mutex_lock(&fl->c->lock);
-    int r = db_commit(fl->c, err);
+    int r = db_group_commit(fl->c, err);
     g_mutex_unlock(&fl->c->lock);
     apply_cleans(fl);
     return r;
@@ -521,9 +521,7 @@ static int write_index(Flusher *fl, GError **err)
     Core *c = fl->c;
     uint64_t seq = 0, id = 0;
     g_autofree char *path = NULL;
-    g_mutex_lock(&c->lock);
-    int r = index_prepare_locked(c, &seq, &id, &path, err);
-    g_mutex_unlock(&c->lock);
+    int r = index_prepare(c, &seq, &id, &path, err);
     if (r < 0)
         return r;
     GStatBuf sb;
@@ -612,7 +610,7 @@ void commit_if_due(Flusher *fl)
         g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
     if (need_commit) {
         GError *e = NULL;
-        if (db_commit(c, &e) < 0) {
+        if (db_group_commit(c, &e) < 0) {
             g_warning("group commit: %s", e->message);
             g_error_free(e);
         }

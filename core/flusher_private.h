@@ -49,10 +49,11 @@ void part_done(const TapePartDone *p, void *user);
 /* Mark clean what a commit has made safe; drop cache objects nothing
  * references any more. Flusher thread; takes Core.lock briefly. */
 void apply_cleans(Flusher *fl);
-/* Commit now and clean what it made safe. Flusher thread. */
+/* Commit now and clean what it made safe. Flusher thread, no lock held
+ * (db_group_commit: the cache fsyncs run without Core.lock). */
 int commit_and_clean(Flusher *fl, GError **err);
-/* Group commit if commit_interval_ms has passed, then apply cleans.
- * Flusher thread, no lock held. */
+/* Group commit if commit_interval_ms has passed (db_group_commit, as
+ * above), then apply cleans. Flusher thread, no lock held. */
 void commit_if_due(Flusher *fl);
 
 /* Stream the open file whose cache object is `obj` while it is being

@@ -2,7 +2,9 @@
  * the generation G (O(1)); deleting one removes the rows that neither a
  * remaining snapshot nor the live tree can see, releases file versions
  * nobody references and marks unreferenced dumpfiles as garbage. Takes
- * Core.lock (the *_locked variants expect it held). */
+ * Core.lock (the *_locked variants expect it held); both commit inside
+ * their operation, so they first wait for a group commit's unlocked
+ * fsyncs (db_commit_wait_idle) before opening it. */
 #include "core/core_private.h"
 
 #include <errno.h>
@@ -94,6 +96,9 @@ int core_snapshot_create(Core *c, const char *name, GError **err)
 {
     gate_enter_snapshot(&c->gate);
     g_mutex_lock(&c->lock);
+    /* It commits as its last step: wait for a group commit's unlocked
+     * fsyncs now, not with the operation open. */
+    db_commit_wait_idle(c);
     db_op_begin(c);
     int rc = db_op_end(c, core_snapshot_create_locked(c, name, err));
     g_mutex_unlock(&c->lock);
@@ -104,6 +109,7 @@ int core_snapshot_create(Core *c, const char *name, GError **err)
 int core_snapshot_delete(Core *c, const char *name, GError **err)
 {
     g_mutex_lock(&c->lock);
+    db_commit_wait_idle(c); /* as in core_snapshot_create */
     db_op_begin(c);
     int rc = db_op_end(c, core_snapshot_delete_locked(c, name, err));
     g_mutex_unlock(&c->lock);

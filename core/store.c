@@ -186,6 +186,7 @@ static void core_free(Core *c)
     g_clear_pointer(&c->after_commit, g_array_unref);
     config_clear(&c->cfg);
     g_free(c->dir);
+    g_cond_clear(&c->commit_cond);
     g_mutex_clear(&c->lock);
     gate_clear(&c->gate);
     g_free(c);
@@ -233,6 +234,7 @@ Core *core_store_open(const char *dir, const CoreOpenOptions *o, GError **err)
     }
     Core *c = g_new0(Core, 1);
     g_mutex_init(&c->lock);
+    g_cond_init(&c->commit_cond);
     gate_init(&c->gate);
     c->lock_fd = -1;
     c->dir = g_strdup(dir);
