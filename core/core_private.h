@@ -147,6 +147,8 @@ struct Core {
     uint64_t next_dumpfile;     /* [lock] */
     uint64_t index_seq;         /* [lock] */
     bool index_stale;           /* [lock] commits since the last index */
+    uint64_t index_commits;     /* [lock] `commits` when the newest index's
+                                   catalog copy was taken */
     uint64_t commits;           /* [lock] catalog commits so far */
     unsigned op_depth;          /* [lock] nesting of db_op_begin */
     bool op_open;               /* [lock] the SAVEPOINT of an operation is open */

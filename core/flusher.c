@@ -546,7 +546,10 @@ static int write_index(Flusher *fl, GError **err)
         c->bytes_to_tape += (uint64_t)sb.st_size;
         c->taper_seconds += secs;
         r = db_commit(c, err);
-        c->index_stale = false; /* only the record of this index is newer */
+        /* Stale again if anything but the record of this index was
+         * committed after its copy was taken (the lock was not held). */
+        if (r == 0)
+            c->index_stale = c->commits > c->index_commits + 1;
     } else {
         core_set_error(c, r, err && *err ? (*err)->message : "index write failed");
     }

@@ -27,6 +27,7 @@ int index_prepare(Core *c, uint64_t *seq, uint64_t *id, char **path, GError **er
         r = db_commit(c, err);
     if (r == 0)
         r = db_snapshot_open(c, &snap, &seen, err);
+    c->index_commits = c->commits;
     g_mutex_unlock(&c->lock);
     /* The snapshot is the commit above (it records this index's sequence
      * and a next_dumpfile past its id), not an older or newer state. */

@@ -483,6 +483,7 @@ static void test_stress(void)
                    w.snapshots, g_atomic_int_get(&unlocked_fsyncs));
     /* However that went, the flusher's periodic commit takes the unlocked
      * path for a write left alone (the file stays open: no flush). */
+    g_assert_cmpint(core_flush_all(s->core, NULL), ==, 0); /* nothing else left to do */
     gint before = g_atomic_int_get(&unlocked_fsyncs);
     const CoreCred cred = { 0, 0 };
     struct stat st;
