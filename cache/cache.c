@@ -76,7 +76,7 @@ Cache *cache_open(const CacheConfig *cfg, GError **err)
     c->owner = cfg->owner;
     c->mode = cfg->mode;
     c->lock_fd = -1;
-    c->fd_max = cfg->max_open_files ? cfg->max_open_files : 256;
+    c->fd_max = cache_fds_budget(cfg->max_open_files);
     g_queue_init(&c->fd_lru);
     g_mutex_init(&c->create_lock);
     g_mutex_init(&c->lock);

@@ -64,7 +64,10 @@ typedef struct {
     unsigned dirty_wait_ms;   /* how long a writer waits for space before
                                  -ENOSPC (default 30000) */
     unsigned max_open_files;  /* object files kept open at once; idle ones
-                                 are closed past this (default 256) */
+                                 are closed past this (default 256; never
+                                 more than a quarter of the soft
+                                 RLIMIT_NOFILE at open, and lowered if
+                                 the process runs out of descriptors) */
     CacheFillFn fill;
     CacheFlushFn flush;
     CacheNeedSpaceFn need_space;

@@ -6,19 +6,84 @@
  * save is using it (fd_busy); anything using the fd holds one of those or
  * o->lock, so closing under o->lock never pulls a file from under a user.
  *
+ * The budget fits the process: at open it is at most a quarter of the
+ * soft RLIMIT_NOFILE (the rest is for the owner: catalog, tape, its
+ * callers). If opening a file still fails with EMFILE or ENFILE, the
+ * budget drops to half of the files the cache has open and idle files are
+ * closed at once (cache_fds_shed), then the open is tried again
+ * (cache_fds_open, used for every file the cache opens while running).
+ *
  * Each queued object carries one ref owned by the queue (fd_listed); the
  * trimmer takes the node out of the queue while it looks at the object and
  * either puts it back or drops node and ref.
  *
  * Locks: o->lock guards o->fd, fd_used, fd_busy; c->lock guards the queue,
- * fd_link, fd_listed and the counters. Order: o->lock -> c->lock. The
- * trimmer holds no lock when it takes an object's lock.
+ * fd_link, fd_listed, fd_max and the counters. Order: o->lock -> c->lock.
+ * The trimmer holds no lock when it takes an object's lock; cache_fds_shed
+ * may run with one object's lock held and only tries the others'
+ * (trylock).
  */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+/* The budget never goes below this many files. */
+#define FDS_MIN 4u
+
+unsigned cache_fds_budget(unsigned want)
+{
+    if (want == 0)
+        want = 256;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t cap = MAX(rl.rlim_cur / 4, (rlim_t)FDS_MIN);
+        if ((rlim_t)want > cap)
+            want = (unsigned)cap;
+    }
+    return want;
+}
+
+void cache_fds_shed(Cache *c, CacheObject *self)
+{
+    GSList *unlisted = NULL;
+    g_mutex_lock(&c->lock);
+    c->fd_max = MIN(c->fd_max, MAX(c->fd_open / 2, FDS_MIN));
+    for (GList *l = c->fd_lru.head, *next; l && c->fd_open > c->fd_max;
+         l = next) {
+        next = l->next;
+        CacheObject *x = l->data;
+        if (x == self || !g_mutex_trylock(&x->lock))
+            continue;
+        if (x->nholds == 0 && x->fd_busy == 0) {
+            if (x->fd >= 0) {
+                close(x->fd);
+                x->fd = -1;
+                c->fd_open--;
+            }
+            g_queue_delete_link(&c->fd_lru, l);
+            x->fd_link = NULL;
+            x->fd_listed = false;
+            unlisted = g_slist_prepend(unlisted, x);
+        }
+        g_mutex_unlock(&x->lock);
+    }
+    g_mutex_unlock(&c->lock);
+    /* The queue's refs; the object table still holds one of each. */
+    g_slist_free_full(unlisted, (GDestroyNotify)cache_object_unref);
+}
+
+int cache_fds_open(Cache *c, CacheObject *self, const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+        cache_fds_shed(c, self);
+        fd = open(path, flags | O_CLOEXEC, 0600);
+    }
+    return fd;
+}
 
 int obj_fd_locked(CacheObject *o, GError **err)
 {
@@ -29,7 +94,7 @@ int obj_fd_locked(CacheObject *o, GError **err)
     if (o->deleted)
         return cache_fail(err, ENOENT, "cache object %" G_GUINT64_FORMAT
                           " was deleted", o->id);
-    o->fd = open(o->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    o->fd = cache_fds_open(c, o, o->path, O_RDWR | O_CREAT);
     if (o->fd < 0)
         return cache_fail(err, errno, "cannot open cache file %s: %s",
                           o->path, g_strerror(errno));

@@ -2,7 +2,8 @@
  * transfers), counted fsync, and replacing a small file in the cache
  * directory durably (temp file, fsync, rename, directory fsync).
  * Returns 0 or a negative errno.
- * Locks: takes c->lock only to count fsyncs in the stats. */
+ * Locks: takes c->lock only to count fsyncs in the stats (and in
+ * cache_fds_shed when the process is out of descriptors). */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
@@ -66,7 +67,7 @@ int cache_replace_file(Cache *c, const char *path, const void *buf,
                        GError **err)
 {
     g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = cache_fds_open(c, NULL, tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (fd < 0)
         return cache_fail(err, errno, "cannot create %s: %s", tmp,
                           g_strerror(errno));

@@ -14,6 +14,7 @@
  *   c->lock         the object table, the LRU list of clean blocks, byte
  *                   accounting (dirty, clean, reserved), the stats,
  *                   c->space_cond, c->reclaiming, the open-file queue
+ *                   and budget (fd_max)
  * Lock order: c->create_lock -> o->save_lock -> o->lock -> c->lock.
  *
  * Block holds: bytes of a block are read or written with no lock held but
@@ -130,7 +131,7 @@ struct Cache {
     GHashTable *objects;   /* uint64_t* id -> CacheObject* (one ref) */
     CacheBlock *lru_head, *lru_tail; /* head = least recently used */
     GQueue fd_lru;         /* objects with an open fd (one ref each) */
-    unsigned fd_open, fd_max;
+    unsigned fd_open, fd_max; /* fd_max: the budget (cache_fds.c) */
     bool fd_trimming;
     uint64_t dirty_bytes, clean_bytes, reserved_bytes;
     uint64_t table_bytes;  /* atomic: bytes of block-table chunks */
@@ -194,6 +195,17 @@ int obj_fd_locked(CacheObject *o, GError **err);
 bool obj_fd_close_locked(CacheObject *o);
 void cache_fds_trim(Cache *c);
 void cache_fds_close_all(Cache *c);
+/* The budget for a configured max_open_files (0 = the default, 256):
+ * at most a quarter of the soft RLIMIT_NOFILE, and at least 4 files. */
+unsigned cache_fds_budget(unsigned want);
+/* The process ran out of descriptors (EMFILE/ENFILE): lower the budget to
+ * half of the object files open and close idle ones down to it now. May
+ * be called with `self`'s o->lock held (self may be NULL) and no other
+ * object lock; other objects are only trylocked, busy ones skipped. */
+void cache_fds_shed(Cache *c, CacheObject *self);
+/* open(path, flags | O_CLOEXEC, 0600); on EMFILE/ENFILE sheds (as above)
+ * and tries once more. The fd or -1 with errno set. */
+int cache_fds_open(Cache *c, CacheObject *self, const char *path, int flags);
 /* Take a hold, waiting as needed; false (no hold) if the object is
  * deleted meanwhile. o->lock held. */
 bool obj_hold_shared(CacheObject *o, CacheBlock *b);

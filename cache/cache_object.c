@@ -561,7 +561,7 @@ int cache_object_create(Cache *c, uint64_t id, GError **err)
     if (!exists) {
         CacheObject *o = obj_new(c, id);
         unlink(o->state_path);
-        int fd = open(o->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int fd = cache_fds_open(c, NULL, o->path, O_RDWR | O_CREAT | O_TRUNC);
         if (fd < 0) {
             r = cache_fail(err, errno, "cannot create cache file %s: %s",
                            o->path, g_strerror(errno));

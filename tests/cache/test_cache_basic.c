@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -820,6 +821,69 @@ static void test_open_files_budget(Fixture *f, gconstpointer data)
     cache_close(c);
 }
 
+/* The budget fits the process's open-file limit: at open it is at most a
+ * quarter of the soft limit; and when the rest of the process takes the
+ * descriptors the budget counted on, the cache's opens that fail with
+ * EMFILE give files back and succeed. The limit is put back at the end. */
+static void test_open_files_rlimit(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    struct rlimit old, rl;
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    rl = old;
+    rl.rlim_cur = MIN((rlim_t)64, old.rlim_max);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+    f->cfg.max_open_files = 1000;
+    Cache *c = ct_open(&f->cfg);
+    char buf[32], back[32];
+    for (uint64_t id = 1; id <= 300; id++) {
+        g_assert_cmpint(cache_object_create(c, id, NULL), ==, 0);
+        memset(buf, (int)id, sizeof buf);
+        g_assert_cmpint(cache_write(c, id, id * 100, buf, sizeof buf, NULL),
+                        ==, sizeof buf);
+        g_assert_cmpint(cache_fsync(c, id, NULL), ==, 0);
+        g_assert_cmpint(ct_open_data_files(), <=, 64 / 4 + 1);
+    }
+    cache_close(c);
+
+    /* A second cache opened with room for 256 files; then the process
+     * takes all but 40 of its 1024 descriptors. */
+    g_autofree char *dir2 = g_build_filename(f->dir, "second", NULL);
+    CacheConfig cfg2 = f->cfg;
+    cfg2.dir = dir2;
+    rl.rlim_cur = MIN((rlim_t)1024, old.rlim_max);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+    c = ct_open(&cfg2);
+    GArray *taken = g_array_new(FALSE, FALSE, sizeof(int));
+    int fd;
+    while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 &&
+           fd < (int)rl.rlim_cur - 40)
+        g_array_append_val(taken, fd);
+    if (fd >= 0)
+        close(fd);
+    for (uint64_t id = 1; id <= 300; id++) {
+        g_assert_cmpint(cache_object_create(c, id, NULL), ==, 0);
+        memset(buf, (int)id, sizeof buf);
+        g_assert_cmpint(cache_write(c, id, id * 100, buf, sizeof buf, NULL),
+                        ==, sizeof buf);
+        g_assert_cmpint(cache_fsync(c, id, NULL), ==, 0);
+    }
+    g_assert_cmpint(ct_open_data_files(), <, 40);
+    for (uint64_t id = 1; id <= 300; id++) {
+        g_assert_cmpint(cache_read(c, id, id * 100, back, sizeof back, NULL),
+                        ==, sizeof back);
+        memset(buf, (int)id, sizeof buf);
+        g_assert_cmpmem(back, sizeof back, buf, sizeof buf);
+    }
+    for (guint i = 0; i < taken->len; i++)
+        close(g_array_index(taken, int, i));
+    g_array_free(taken, TRUE);
+    g_autoptr(GArray) ids = cache_dirty_objects(c);
+    g_assert_cmpuint(ids->len, ==, 300);
+    cache_close(c);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -840,6 +904,7 @@ int main(int argc, char **argv)
     CT_ADD("/cache/object/delete", test_delete);
     CT_ADD("/cache/stats", test_stats);
     CT_ADD("/cache/object/open-files-budget", test_open_files_budget);
+    CT_ADD("/cache/object/open-files-rlimit", test_open_files_rlimit);
     CT_ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
     CT_ADD("/cache/read/fill-racing-truncate-partial",
         test_fill_racing_truncate_partial);
