@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #define MiB ((uint64_t)1024 * 1024)
@@ -237,22 +236,6 @@ int main(void)
         w.big = 16 * MiB;
     if (w.nsmall < 100)
         w.nsmall = 100;
-    /* cache_drop_clean of ~20,000 objects opens more files than a 20,000
-     * open-file limit allows: make room, or use fewer files and say so. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < w.nsmall + 1024) {
-        struct rlimit want = { w.nsmall + 1024, MAX(rl.rlim_max, (rlim_t)w.nsmall + 1024) };
-        if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-            unsigned fit = rl.rlim_cur > 1024 ? (unsigned)(rl.rlim_cur - 1024) : 100;
-            if (fit < w.nsmall) {
-                fprintf(stderr, "bench-core: open file limit %llu: using %u small files "
-                        "instead of %u\n", (unsigned long long)rl.rlim_cur, fit, w.nsmall);
-                w.nsmall = fit;
-            }
-        }
-    }
     w.small_len = g_new(uint32_t, w.nsmall);
     GRand *r = g_rand_new_with_seed(42);
     w.total = w.big;
