@@ -163,7 +163,10 @@ typedef enum {
     CACHE_BLOCK_DIRTY = 2,
 } CacheBlockState;
 int cache_block_state(Cache *c, uint64_t id, uint64_t offset, GError **err);
-/* Bytes held for an object in dirty and in clean blocks (whole blocks). */
+/* Bytes held for an object in dirty and in clean blocks (whole blocks):
+ * both 0 when none of its blocks is present. Only asks: an object not
+ * loaded since the open (nothing cached) is not loaded for it. -ENOENT
+ * for no such object, -EIO if quarantined. */
 int cache_object_usage(Cache *c, uint64_t id, uint64_t *dirty,
                        uint64_t *clean, GError **err);
 

@@ -234,10 +234,29 @@ int cache_block_state(Cache *c, uint64_t id, uint64_t offset, GError **err)
 int cache_object_usage(Cache *c, uint64_t id, uint64_t *dirty,
                        uint64_t *clean, GError **err)
 {
-    int lrc = 0;
-    CacheObject *o = cache_object_lookup(c, id, &lrc, err);
-    if (!o)
-        return lrc;
+    /* A question, not a use: an object not loaded since the open has
+     * nothing cached (its dirty blocks would have loaded it), so it is
+     * answered without loading it. */
+    g_mutex_lock(&c->lock);
+    CacheObject *o = g_hash_table_lookup(c->objects, &id);
+    if (o)
+        cache_object_ref(o);
+    g_mutex_unlock(&c->lock);
+    if (!o) {
+        if (id == 0 || !cache_object_exists(c, id))
+            return cache_fail(err, ENOENT, "cache object %" PRIu64
+                              " does not exist", id);
+        if (dirty)
+            *dirty = 0;
+        if (clean)
+            *clean = 0;
+        return 0;
+    }
+    if (o->damaged) {
+        cache_object_unref(o);
+        return cache_fail(err, EIO, "cache object %" PRIu64 " is "
+                          "quarantined: its state file was damaged", id);
+    }
     g_mutex_lock(&o->lock);
     if (dirty)
         *dirty = o->ndirty * c->block_size;

@@ -884,6 +884,58 @@ static void test_open_files_rlimit(Fixture *f, gconstpointer data)
     g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
 }
 
+/* cache_object_usage answers whether an object's blocks are present
+ * (dirty or clean) and never loads an object just to answer. */
+static void test_object_usage(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    Cache *c = ct_open(&f->cfg);
+    uint64_t d = 1, cl = 1;
+    char buf[2 * BS];
+    g_assert_cmpint(cache_object_create(c, 1, NULL), ==, 0);
+    g_assert_cmpint(cache_object_create(c, 2, NULL), ==, 0);
+    g_assert_cmpint(cache_object_usage(c, 1, &d, &cl, NULL), ==, 0);
+    g_assert_cmpuint(d + cl, ==, 0);
+    memset(buf, 7, sizeof buf);
+    g_assert_cmpint(cache_write(c, 1, 0, buf, sizeof buf, NULL), ==, sizeof buf);
+    g_assert_cmpint(cache_object_usage(c, 1, &d, &cl, NULL), ==, 0);
+    g_assert_cmpuint(d, ==, 2 * BS);
+    g_assert_cmpuint(cl, ==, 0);
+    uint64_t seq;
+    g_autoptr(GArray) sl = cache_dirty_slices(c, 1, 0, 0, &seq, NULL);
+    g_assert_cmpint(cache_mark_clean(c, 1, 0, 0, seq, NULL), ==, 0);
+    g_assert_cmpint(cache_object_usage(c, 1, &d, &cl, NULL), ==, 0);
+    g_assert_cmpuint(d, ==, 0);
+    g_assert_cmpuint(cl, ==, 2 * BS);
+    /* A read that fills one block of object 2 keeps it (cache-on-read). */
+    g_assert_cmpint(cache_read(c, 2, BS + 10, buf, 10, NULL), ==, 10);
+    g_assert_cmpint(cache_object_usage(c, 2, &d, &cl, NULL), ==, 0);
+    g_assert_cmpuint(d, ==, 0);
+    g_assert_cmpuint(cl, ==, BS);
+    g_assert_cmpint(cache_drop_clean(c, 0, NULL), ==, 0);
+    for (uint64_t id = 1; id <= 2; id++) {
+        g_assert_cmpint(cache_object_usage(c, id, &d, &cl, NULL), ==, 0);
+        g_assert_cmpuint(d + cl, ==, 0);
+    }
+    g_autoptr(GError) e = NULL;
+    g_assert_cmpint(cache_object_usage(c, 99, &d, &cl, &e), ==, -ENOENT);
+    g_assert_error(e, CACHE_ERROR, ENOENT);
+    cache_close(c);
+    /* After a restart objects with nothing dirty are not loaded; asking
+     * about one leaves it so. */
+    c = ct_open(&f->cfg);
+    CacheStats st;
+    cache_stats(c, &st);
+    g_assert_cmpuint(st.objects, ==, 0);
+    d = cl = 1;
+    g_assert_cmpint(cache_object_usage(c, 1, &d, &cl, NULL), ==, 0);
+    g_assert_cmpuint(d + cl, ==, 0);
+    cache_stats(c, &st);
+    g_assert_cmpuint(st.objects, ==, 0);
+    g_assert_cmpint(cache_object_usage(c, 99, &d, &cl, NULL), ==, -ENOENT);
+    cache_close(c);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -905,6 +957,7 @@ int main(int argc, char **argv)
     CT_ADD("/cache/stats", test_stats);
     CT_ADD("/cache/object/open-files-budget", test_open_files_budget);
     CT_ADD("/cache/object/open-files-rlimit", test_open_files_rlimit);
+    CT_ADD("/cache/object/usage", test_object_usage);
     CT_ADD("/cache/read/fill-racing-truncate", test_fill_racing_truncate);
     CT_ADD("/cache/read/fill-racing-truncate-partial",
         test_fill_racing_truncate_partial);
