@@ -208,8 +208,11 @@ int core_releasedir(Core *c, uint64_t ino, uint64_t fh, GError **err);
 int core_statfs(Core *c, struct statvfs *st, GError **err);
 
 /* Extended attributes. getxattr/listxattr with size 0 return the size
- * needed; -ERANGE when `size` is too small. Virtual read-only attributes:
- * user.tapefs.state (dirty, on-tape, cached) and user.tapefs.parts. */
+ * needed; -ERANGE when `size` is too small. Virtual read-only attributes
+ * of regular files: user.tapefs.state, one of "lost" (some data was lost
+ * in a recovery), "dirty" (some data only in the cache), "cached" (all on
+ * tape, some or all also in the cache), "on-tape" (all on tape, nothing
+ * cached); and user.tapefs.parts (the parts holding the data). */
 #define CORE_XATTR_CREATE 1  /* XATTR_CREATE */
 #define CORE_XATTR_REPLACE 2 /* XATTR_REPLACE */
 int core_setxattr(Core *c, uint64_t ino, const char *name, const void *value,

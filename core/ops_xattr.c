@@ -1,6 +1,8 @@
 /* ops_xattr.c — extended attributes of the filesystem API, and the
- * virtual read-only attributes user.tapefs.state and user.tapefs.parts
- * that show where a file's data lives. Take Core.lock. */
+ * virtual read-only attributes user.tapefs.state (lost, dirty, cached,
+ * on-tape) and user.tapefs.parts that show where a file's data lives.
+ * Take Core.lock (the state also asks the cache, which takes only its own
+ * locks and calls no callback for it). */
 #include "core/core_private.h"
 
 #include <errno.h>
@@ -66,18 +68,45 @@ out:
     return rc;
 }
 
+/* Where a regular file's data is, for user.tapefs.state (Core.lock held):
+ *   "lost"     some extent's data was lost (a recovery found it only in
+ *              the old cache): reads of it fail
+ *   "dirty"    some data is only in the cache, not on tape yet
+ *   "cached"   all of it is on tape, and some or all of it is also in the
+ *              cache (blocks of the version's object are present)
+ *   "on-tape"  all of it is on tape and none of it is in the cache
+ * An empty file (no extents) is "on-tape" too. */
+static const char *file_state(Core *c, const InodeRow *r)
+{
+    sqlite3_stmt *s = db_q(c, "SELECT MAX(kind=?), MAX(kind=?) FROM extents WHERE version=?",
+                           "iiu", (int64_t)EXT_LOST, (int64_t)EXT_OBJECT, r->version);
+    bool lost = false, dirty = false;
+    if (s && sqlite3_step(s) == SQLITE_ROW) {
+        lost = sqlite3_column_int(s, 0) == 1;
+        dirty = sqlite3_column_int(s, 1) == 1;
+    }
+    if (s)
+        sqlite3_reset(s);
+    if (lost)
+        return "lost";
+    if (dirty)
+        return "dirty";
+    /* The version's object holds every byte read or written through it;
+     * one never made or gone has nothing cached. */
+    uint64_t in_dirty = 0, in_clean = 0;
+    if (cache_object_usage(c->cache, r->version, &in_dirty, &in_clean, NULL) == 0 &&
+        in_dirty + in_clean > 0)
+        return "cached";
+    return "on-tape";
+}
+
 /* The virtual attributes; Core.lock held. */
 static GBytes *virtual_attr(Core *c, const InodeRow *r, const char *name)
 {
     if (!S_ISREG(r->mode))
         return NULL;
     if (!strcmp(name, VX_PREFIX "state")) {
-        sqlite3_stmt *s = db_q(c, "SELECT 1 FROM extents WHERE version=? AND kind!=0 LIMIT 1",
-                               "u", r->version);
-        bool dirty = s && sqlite3_step(s) == SQLITE_ROW;
-        if (s)
-            sqlite3_reset(s);
-        const char *v = dirty ? "dirty" : "on-tape";
+        const char *v = file_state(c, r);
         return g_bytes_new(v, strlen(v));
     }
     if (!strcmp(name, VX_PREFIX "parts")) {

@@ -262,10 +262,11 @@ static void test_data_and_snapshots(void)
      * second flush wrote far less than the whole file again. */
     g_assert_cmpuint(cs.bytes_to_tape, <, big + big / 2 + (1 << 20));
     char state[32];
+    /* Read back after the drop: on tape and in the cache again. */
     ssize_t n = core_getxattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), "user.tapefs.state",
                               state, sizeof state, &e);
-    g_assert_cmpint(n, ==, 7);
-    g_assert_cmpmem(state, 7, "on-tape", 7);
+    g_assert_cmpint(n, ==, 6);
+    g_assert_cmpmem(state, 6, "cached", 6);
     char parts[512];
     n = core_getxattr(c, ctu_resolve(c, CORE_ROOT_INO, "/big"), "user.tapefs.parts", parts,
                       sizeof parts - 1, &e);
@@ -426,6 +427,115 @@ static void test_foreign_cache(void)
     ctu_free(b);
 }
 
+static void assert_state(Core *c, uint64_t ino, const char *want)
+{
+    char v[32];
+    GError *e = NULL;
+    ssize_t n = core_getxattr(c, ino, "user.tapefs.state", v, sizeof v, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(n, >, 0);
+    g_assert_cmpmem(v, (size_t)n, want, strlen(want));
+}
+
+/* user.tapefs.state follows a file's data: written -> dirty, synced ->
+ * cached (on tape, still in the cache), cache dropped -> on-tape, part of
+ * it read -> cached; written again -> dirty. A file in a snapshot view
+ * and an empty file answer too. */
+static void test_xattr_state(void)
+{
+    CtuStore *s = ctu_new(NULL, NULL);
+    Core *c = s->core;
+    GError *e = NULL;
+    g_autofree guint8 *a = g_malloc(100000);
+    ctu_pattern(21, 0, a, 100000);
+    g_assert_cmpint(ctu_write(c, "/f", 0, a, 100000), ==, 0);
+    g_assert_cmpint(ctu_write(c, "/empty", 0, NULL, 0), ==, 0);
+    uint64_t ino = ctu_resolve(c, CORE_ROOT_INO, "/f");
+    uint64_t empty = ctu_resolve(c, CORE_ROOT_INO, "/empty");
+    assert_state(c, ino, "dirty");
+    assert_state(c, empty, "on-tape");
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_no_error(e);
+    assert_state(c, ino, "cached");
+    g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
+    assert_state(c, ino, "on-tape");
+    /* Reading one block's worth brings part of it back into the cache. */
+    uint64_t fh;
+    guint8 buf[100];
+    g_assert_cmpint(core_open(c, ino, O_RDONLY, &fh, &e), ==, 0);
+    g_assert_cmpint(core_read(c, ino, fh, buf, sizeof buf, 50000, &e), ==, sizeof buf);
+    g_assert_cmpmem(buf, sizeof buf, a + 50000, sizeof buf);
+    g_assert_cmpint(core_release(c, ino, fh, &e), ==, 0);
+    assert_state(c, ino, "cached");
+    /* A snapshot sees the same version; a new write makes the live file
+     * dirty while the snapshot's copy stays where it was. */
+    g_assert_cmpint(core_snapshot_create(c, "s1", &e), ==, 0);
+    uint64_t snap = ctu_resolve(c, CORE_SNAPDIR_INO, "/s1");
+    g_assert_cmpuint(snap, !=, 0);
+    uint64_t old = ctu_resolve(c, snap, "/f");
+    assert_state(c, old, "cached");
+    g_assert_cmpint(ctu_write(c, "/f", 10, "new", 3), ==, 0);
+    assert_state(c, ino, "dirty");
+    assert_state(c, old, "cached");
+    g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
+    assert_state(c, old, "on-tape");
+    ctu_free(s);
+}
+
+/* A file whose data never reached tape before the newest index is "lost"
+ * in the store recovered from the volumes; one that did is "on-tape". */
+static void test_xattr_state_lost(void)
+{
+    ctu_strict_logs();
+    CoreMkfsOptions m;
+    ctu_mkfs_options(&m);
+    GError *e = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("tapefs-core-XXXXXX", &e);
+    g_autofree char *store = g_build_filename(tmp, "store", NULL);
+    g_autofree char *lib = g_build_filename(tmp, "library", NULL);
+    g_autofree char *copy = g_build_filename(tmp, "library-copy", NULL);
+    g_autofree char *fresh = g_build_filename(tmp, "recovered", NULL);
+    m.library = lib;
+    g_assert_cmpint(core_store_create(store, &m, &e), ==, 0);
+    CoreOpenOptions o;
+    ctu_open_options(&o);
+    Core *c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/safe", 0, "on tape", 7), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    /* The next data dumpfile fails on two volumes; the index written at
+     * the sync still names the file whose data is only in the cache. */
+    for (int v = 1; v <= 2; v++) {
+        g_autofree char *vol = g_strdup_printf("vol%03d", v);
+        g_autofree char *p = g_build_filename(lib, vol, "faults", NULL);
+        g_assert_true(g_file_set_contents(p, "fail-write 1\n", -1, NULL));
+    }
+    c = core_store_open(store, &o, &e);
+    g_assert_no_error(e);
+    g_assert_cmpint(ctu_write(c, "/unsafe", 0, "only cached", 11), ==, 0);
+    g_assert_cmpint(core_sync(c, &e), ==, -EIO);
+    g_clear_error(&e);
+    assert_state(c, ctu_resolve(c, CORE_ROOT_INO, "/unsafe"), "dirty");
+    g_autofree char *cmd = g_strdup_printf("cp -a '%s' '%s'", lib, copy);
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_cmpint(core_store_close(c, &e), <=, 0);
+    g_clear_error(&e);
+    for (int v = 1; v <= 2; v++) {
+        g_autofree char *vol = g_strdup_printf("vol%03d", v);
+        g_autofree char *p = g_build_filename(copy, vol, "faults", NULL);
+        g_unlink(p);
+    }
+    g_assert_cmpint(core_recover(copy, fresh, NULL, &e), ==, 0);
+    g_assert_no_error(e);
+    c = core_store_open(fresh, &o, &e);
+    g_assert_no_error(e);
+    assert_state(c, ctu_resolve(c, CORE_ROOT_INO, "/unsafe"), "lost");
+    assert_state(c, ctu_resolve(c, CORE_ROOT_INO, "/safe"), "on-tape");
+    g_assert_cmpint(core_store_close(c, &e), ==, 0);
+    ctu_rmtree(tmp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -437,5 +547,7 @@ int main(int argc, char **argv)
     g_test_add_func("/core/basic/open-unlinked-and-forget", test_open_unlinked_and_forget);
     g_test_add_func("/core/basic/foreign-cache", test_foreign_cache);
     g_test_add_func("/core/basic/check-finds-damage", test_check_finds_damage);
+    g_test_add_func("/core/basic/xattr-state", test_xattr_state);
+    g_test_add_func("/core/basic/xattr-state-lost", test_xattr_state_lost);
     return g_test_run();
 }
