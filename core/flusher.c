@@ -3,11 +3,12 @@
  * above bundle_threshold get a dumpfile each as soon as their last writer
  * closes them; once stream_chunk bytes of a file still being written are
  * dirty, one dumpfile follows the writer (flusher_stream.c); smaller
- * closed files are packed
- * into bundles once bundle_size bytes are pending, the oldest waited
- * bundle_delay seconds, or a group commit is due and at least
- * COMMIT_BUNDLE_MIN of them would otherwise be fsync'ed in the cache one
- * by one. sync, close of the store, the cache's need_space and fsync in
+ * closed files are packed into bundles once bundle_size bytes are
+ * pending, the oldest waited bundle_delay seconds, or a group commit is
+ * due and at least COMMIT_BUNDLE_MIN of them would otherwise be fsync'ed
+ * in the cache one by one (files closed meanwhile are bundled in turn, up
+ * to COMMIT_BUNDLE_ROUNDS rounds; a stream makes way for them). sync,
+ * close of the store, the cache's need_space and fsync in
  * writethrough mode ask for flushes explicitly (flusher_run). It also
  * does the group commit every commit_interval_ms and writes an index every
  * sync_interval seconds when the catalog changed. Each flush round ends
@@ -461,8 +462,9 @@ static int flush_dirty(Flusher *fl, bool all, GArray *only, bool bundle_now, GEr
     g_autoptr(GArray) one = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     /* Large files still being written stream to tape: once stream_chunk
      * bytes of one are dirty, one dumpfile follows the writer until it
-     * closes the file (flusher_stream.c). */
-    for (guint i = 0; i < streams->len; i++) {
+     * closes the file (flusher_stream.c). Not when small files are to be
+     * bundled before a commit: they come first. */
+    for (guint i = 0; i < streams->len && !bundle_now; i++) {
         Cand *cd = &g_array_index(streams, Cand, i);
         uint64_t seq = 0, dirty = 0;
         GArray *sl = cache_dirty_slices(c->cache, cd->obj, 0, 0, &seq, NULL);
@@ -604,6 +606,19 @@ static guint commit_pending_small(Core *c)
 }
 
 #define COMMIT_BUNDLE_MIN 32
+#define COMMIT_BUNDLE_ROUNDS 4
+
+bool commit_wants_bundle(Flusher *fl)
+{
+    Core *c = fl->c;
+    g_mutex_lock(&c->lock);
+    bool want = c->txn_dirty && !c->opt.no_flusher_triggers &&
+                g_get_monotonic_time() - c->last_commit >=
+                    (gint64)c->opt.commit_interval_ms * 1000 &&
+                commit_pending_small(c) >= COMMIT_BUNDLE_MIN;
+    g_mutex_unlock(&c->lock);
+    return want;
+}
 
 void commit_if_due(Flusher *fl)
 {
@@ -625,16 +640,12 @@ void commit_if_due(Flusher *fl)
 static void periodic(Flusher *fl)
 {
     Core *c = fl->c;
-    g_mutex_lock(&c->lock);
-    bool need_commit = c->txn_dirty &&
-        g_get_monotonic_time() - c->last_commit >= (gint64)c->opt.commit_interval_ms * 1000;
-    bool bundle_first = need_commit && !c->opt.no_flusher_triggers &&
-                        g_get_monotonic_time() >= fl->retry_after &&
-                        commit_pending_small(c) >= COMMIT_BUNDLE_MIN;
-    g_mutex_unlock(&c->lock);
-    if (bundle_first) {
-        /* Putting them on tape as one bundle is cheaper than making each
-         * durable in the cache, and the flush commits too. */
+    /* Putting closed small files on tape as bundles is cheaper than making
+     * each durable in the cache (several fsyncs each). Files closed while
+     * a bundle was written are bundled in turn, a few rounds at most. */
+    for (int round = 0; round < COMMIT_BUNDLE_ROUNDS &&
+                        g_get_monotonic_time() >= fl->retry_after && commit_wants_bundle(fl);
+         round++) {
         GError *e = NULL;
         if (flush_dirty(fl, false, NULL, true, &e) < 0)
             g_warning("bundling before a commit: %s", e ? e->message : "failed");

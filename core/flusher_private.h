@@ -52,6 +52,9 @@ void apply_cleans(Flusher *fl);
 /* Commit now and clean what it made safe. Flusher thread, no lock held
  * (db_group_commit: the cache fsyncs run without Core.lock). */
 int commit_and_clean(Flusher *fl, GError **err);
+/* A group commit is due and enough closed small files wait that bundling
+ * them first beats fsyncing each in the cache. Takes Core.lock. */
+bool commit_wants_bundle(Flusher *fl);
 /* Group commit if commit_interval_ms has passed (db_group_commit, as
  * above), then apply cleans. Flusher thread, no lock held. */
 void commit_if_due(Flusher *fl);

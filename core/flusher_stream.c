@@ -22,7 +22,9 @@
  *
  * The stream ends when the writer has closed the file and everything it
  * recorded is on tape; when a request (sync, close, fsync) or stop is
- * pending, the cache asks for space while the stream waits for the
+ * pending, a commit is due while enough closed small files wait to be
+ * bundled (see periodic in flusher.c), the cache asks for space while the
+ * stream waits for the
  * writer (while it streams, it commits at once so that what is on tape
  * can be evicted), the file got a new version (truncation), nothing new
  * arrived for STREAM_IDLE_US, or the dirty run has a gap (the writer went
@@ -339,7 +341,7 @@ int stream_file(Flusher *fl, uint64_t obj, GError **err)
             break;
         }
         bool urgent = false;
-        if (wanted_elsewhere(fl, &urgent) ||
+        if (wanted_elsewhere(fl, &urgent) || commit_wants_bundle(fl) ||
             g_get_monotonic_time() - last_progress >= STREAM_IDLE_US)
             break;
         if (urgent) {
