@@ -7,7 +7,7 @@
  * a second store, STORE.recovered, from the volumes alone and compares
  * again. Prints what went where; exits 0 only if every byte matched.
  * Single-threaded; no locks of its own. */
-#include "core/core.h"
+#include "core_testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -103,22 +103,6 @@ static void copy_tree(Core *c, uint64_t parent, const char *dir, const char *rel
     closedir(d);
 }
 
-/* Inode of `rel` (a/b/c) below `root`, or 0. */
-static uint64_t resolve(Core *c, uint64_t root, const char *rel)
-{
-    g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
-    uint64_t ino = root;
-    for (int i = 0; parts[i]; i++) {
-        if (!*parts[i])
-            continue;
-        struct stat st;
-        if (core_lookup(c, ino, parts[i], &st, NULL) < 0)
-            return 0;
-        ino = st.st_ino;
-    }
-    return ino;
-}
-
 /* Compare every regular file below SOURCE with the same path under `root`
  * of the store; returns the number of mismatches. */
 static unsigned verify_tree(Core *c, uint64_t root, const char *dir, const char *rel,
@@ -144,7 +128,7 @@ static unsigned verify_tree(Core *c, uint64_t root, const char *dir, const char 
         }
         if (!S_ISREG(sb.st_mode))
             continue;
-        uint64_t ino = resolve(c, root, sub);
+        uint64_t ino = ctu_resolve(c, root, sub);
         uint64_t fh;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (!ino || fd < 0 || core_open(c, ino, O_RDONLY, &fh, NULL) < 0) {
@@ -245,7 +229,7 @@ int main(int argc, char **argv)
     printf("snapshot 'imported' taken\n");
     if (t.first_file) {
         /* The live tree moves on; the snapshot keeps the original. */
-        uint64_t ino = resolve(c, CORE_ROOT_INO, t.first_file), fh;
+        uint64_t ino = ctu_resolve(c, CORE_ROOT_INO, t.first_file), fh;
         struct stat st;
         if (!ino || core_open(c, ino, O_WRONLY | O_APPEND, &fh, &e) < 0 ||
             core_getattr(c, ino, &st, &e) < 0)

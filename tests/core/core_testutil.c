@@ -291,6 +291,19 @@ void ctu_store_faults(const CtuStore *s, const char *vol, const char *rules)
     ctu_put_faults(lib, vol, rules);
 }
 
+Core *ctu_child_open(const char *store, const CoreOpenOptions *o, const char *jpath, int *jfd)
+{
+    GError *e = NULL;
+    Core *c = core_store_open(store, o, &e);
+    if (!c) {
+        g_printerr("child: %s\n", e ? e->message : "cannot open the store");
+        _exit(2);
+    }
+    if (jpath && (*jfd = open(jpath, O_WRONLY | O_APPEND | O_CREAT, 0600)) < 0)
+        _exit(2);
+    return c;
+}
+
 void ctu_run_killed(void (*fn)(void *ud), void *ud)
 {
     pid_t pid = fork();

@@ -70,6 +70,10 @@ void ctu_store_faults(const CtuStore *s, const char *vol, const char *rules);
 void ctu_flip_byte(const char *path, off_t at);
 /* Does some string of `strs` contain `needle`? */
 gboolean ctu_any_contains(GPtrArray *strs, const char *needle);
+/* In a forked child: open the store or _exit(2) with the message, and
+ * open the journal `jpath` for appending (NULL: none, *jfd untouched) or
+ * _exit(2). */
+Core *ctu_child_open(const char *store, const CoreOpenOptions *o, const char *jpath, int *jfd);
 /* Run fn(ud) in a forked child that then kills itself with SIGKILL, as a
  * machine that stops without closing anything; fails the test when the
  * child ends any other way (fn calls _exit(N) on its own failures). */

@@ -521,15 +521,8 @@ static void crash_child(const char *store, const char *jpath, guint32 seed, int 
     /* Data stays in the cache between syncs (no background flushes): a
      * commit that skipped an fsync would lose it at the kill. */
     o.no_flusher_triggers = true;
-    GError *e = NULL;
-    Core *c = core_store_open(store, &o, &e);
-    if (!c) {
-        g_printerr("child: %s\n", e->message);
-        _exit(2);
-    }
-    int jfd = open(jpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
-    if (jfd < 0)
-        _exit(2);
+    int jfd = -1;
+    Core *c = ctu_child_open(store, &o, jpath, &jfd);
     (void)round;
     Stress w = { .core = c, .seed = seed, .nfiles = -1, .jfd = jfd, .sync_pause_ms = 400,
                  .writers_left = WRITERS };

@@ -66,14 +66,8 @@ static void child_work(const char *store, const char *jpath, guint32 seed, int r
     o.stream_chunk = 256 << 10;      /* open files stream to tape too */
     o.commit_interval_ms = 50;
     GError *e = NULL;
-    Core *c = core_store_open(store, &o, &e);
-    if (!c) {
-        g_printerr("child: %s\n", e->message);
-        _exit(2);
-    }
-    int jfd = open(jpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
-    if (jfd < 0)
-        _exit(2);
+    int jfd = -1;
+    Core *c = ctu_child_open(store, &o, jpath, &jfd);
     GRand *r = g_rand_new_with_seed(seed);
     enum { NF = 6 };
     char *names[NF];
@@ -395,10 +389,7 @@ static void open_and_work(void *ud)
     CoreOpenOptions o;
     ctu_open_options(&o);
     o.commit_interval_ms = 600000;
-    Core *c = core_store_open(w->store, &o, NULL);
-    if (!c)
-        _exit(2);
-    w->work(c);
+    w->work(ctu_child_open(w->store, &o, NULL, NULL));
 }
 
 static void must_write(Core *c, const char *path, uint64_t seed, uint64_t off, size_t len)
