@@ -104,6 +104,20 @@ void ctu_free(CtuStore *s)
     g_free(s);
 }
 
+void ctu_assert_clean(Core *c, bool deep)
+{
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    GError *e = NULL;
+    int rc = core_check(c, deep, problems, &e);
+    for (guint i = 0; i < problems->len; i++)
+        g_printerr("check: %s\n", (char *)problems->pdata[i]);
+    if (rc < 0)
+        g_printerr("check: %s\n", e ? e->message : g_strerror(-rc));
+    g_clear_error(&e);
+    g_assert_cmpint(rc, ==, 0);
+    g_assert_cmpuint(problems->len, ==, 0);
+}
+
 uint64_t ctu_resolve(Core *c, uint64_t root, const char *path)
 {
     uint64_t ino = root;

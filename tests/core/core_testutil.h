@@ -30,6 +30,10 @@ void ctu_close(CtuStore *s);
 void ctu_free(CtuStore *s);
 void ctu_rmtree(const char *dir);
 
+/* core_check (deep: every part read and verified) finds nothing; the
+ * problems are printed before the test fails. */
+void ctu_assert_clean(Core *c, bool deep);
+
 /* Resolve an absolute path ("/a/b") from inode `root`; 0 if missing. */
 uint64_t ctu_resolve(Core *c, uint64_t root, const char *path);
 /* Inode of the parent of `path` and its last component. */

@@ -50,18 +50,6 @@ static void expect_file(Core *c, const char *path, uint64_t seed)
     g_assert_true(memcmp(g_bytes_get_data(b, NULL), want, LEN) == 0);
 }
 
-static void check_clean(Core *c)
-{
-    GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
-    GError *e = NULL;
-    int rc = core_check(c, false, problems, &e);
-    for (guint i = 0; i < problems->len; i++)
-        g_printerr("check: %s\n", (char *)problems->pdata[i]);
-    g_assert_cmpint(rc, ==, 0);
-    g_assert_cmpuint(problems->len, ==, 0);
-    g_ptr_array_unref(problems);
-}
-
 static void test_rename_target_fails(void)
 {
     g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
@@ -87,7 +75,7 @@ static void test_rename_target_fails(void)
     ctu_reopen(s, NULL);
     expect_file(s->core, "/a", 1);
     g_assert_cmpuint(ctu_resolve(s->core, CORE_ROOT_INO, "/boom"), ==, 0);
-    check_clean(s->core);
+    ctu_assert_clean(s->core, false);
     g_assert_cmpint(core_rename(s->core, CORE_ROOT_INO, "a", CORE_ROOT_INO, "boom", 0, &e), ==, 0);
     expect_file(s->core, "/boom", 1);
     ctu_free(s);
@@ -118,7 +106,7 @@ static void test_flush_record_fails(void)
     g_assert_cmpint(catalog_count(s, "SELECT count(*) FROM dumpfiles WHERE kind IN (1,2)"), ==, 0);
     g_assert_cmpint(catalog_count(s, "SELECT count(*) FROM extents WHERE kind=0"), ==, 0);
     ctu_reopen(s, NULL);
-    check_clean(s->core);
+    ctu_assert_clean(s->core, false);
     expect_file(s->core, "/f", 2);
     /* Without the failure the data goes to tape and reads back from it. */
     g_assert_cmpint(core_sync(s->core, &e), ==, 0);

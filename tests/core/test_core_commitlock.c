@@ -108,19 +108,6 @@ static void probe_finish(Probe *p)
     g_mutex_unlock(&p->lock);
 }
 
-static void check_store(Core *c)
-{
-    GError *e = NULL;
-    GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
-    int rc = core_check(c, false, problems, &e);
-    for (guint i = 0; i < problems->len; i++)
-        g_printerr("check: %s\n", (char *)problems->pdata[i]);
-    g_assert_no_error(e);
-    g_assert_cmpint(rc, ==, 0);
-    g_assert_cmpuint(problems->len, ==, 0);
-    g_ptr_array_unref(problems);
-}
-
 static void mkfs_big(CoreMkfsOptions *m)
 {
     ctu_mkfs_options(m);
@@ -190,7 +177,7 @@ static void test_index_copy(void)
     g_assert_true(p.probe_in_time);
     g_mutex_unlock(&p.lock);
     g_thread_join(t);
-    check_store(c);
+    ctu_assert_clean(c, false);
 
     /* The index just written, recovered from a copy of the library taken
      * before close writes another one. */
@@ -213,7 +200,7 @@ static void test_index_copy(void)
     g_assert_cmpint(core_lookup(r, CORE_ROOT_INO, "f-19999", &st, NULL), ==, 0);
     core_forget(r, st.st_ino, 1);
     g_assert_cmpint(core_lookup(r, CORE_ROOT_INO, "late", &st, NULL), ==, -ENOENT);
-    check_store(r);
+    ctu_assert_clean(r, false);
     g_assert_cmpint(core_store_close(r, &e), ==, 0);
     g_assert_no_error(e);
     ctu_free(s);
@@ -292,7 +279,7 @@ static void test_commit_fsync(void)
     g_mutex_unlock(&p.lock);
     g_assert_cmpint(core_release(c, inoa, fha, NULL), ==, 0);
     g_assert_cmpint(core_release(c, p.ino, p.fh, NULL), ==, 0);
-    check_store(c);
+    ctu_assert_clean(c, false);
     ctu_close(s);
     ctu_reopen(s, NULL);
     int err = 0;
@@ -304,7 +291,7 @@ static void test_commit_fsync(void)
     g_autoptr(GBytes) b = ctu_read(s->core, CORE_ROOT_INO, "/b", &err);
     g_assert_nonnull(b);
     g_assert_cmpmem(g_bytes_get_data(b, NULL), g_bytes_get_size(b), want, sizeof want);
-    check_store(s->core);
+    ctu_assert_clean(s->core, false);
     ctu_free(s);
     probe_clear(&p);
 }
@@ -497,10 +484,10 @@ static void test_stress(void)
     g_assert_cmpint(g_atomic_int_get(&unlocked_fsyncs), >, before);
     g_assert_cmpint(core_release(s->core, st.st_ino, fh, NULL), ==, 0);
     core_forget(s->core, st.st_ino, 1);
-    check_store(s->core);
+    ctu_assert_clean(s->core, false);
     ctu_close(s);
     ctu_reopen(s, NULL);
-    check_store(s->core);
+    ctu_assert_clean(s->core, false);
     for (int i = 0; i < WRITERS; i++) {
         g_assert_cmpuint(g_hash_table_size(wr[i].written), ==, 100);
         GHashTableIter it;
@@ -561,7 +548,7 @@ static void test_crash(void)
         g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
 
         ctu_reopen(s, NULL);
-        check_store(s->core);
+        ctu_assert_clean(s->core, false);
         gchar *text = NULL;
         gsize tlen = 0;
         g_assert_true(g_file_get_contents(jpath, &text, &tlen, NULL));

@@ -59,17 +59,6 @@ static GPtrArray *recover(CtuLib *l, const char *lib, GPtrArray *lost)
     return notes;
 }
 
-static void check_deep(Core *c)
-{
-    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-    GError *e = NULL;
-    int r = core_check(c, true, problems, &e);
-    for (guint i = 0; i < problems->len; i++)
-        g_printerr("check: %s\n", (char *)problems->pdata[i]);
-    g_assert_cmpint(r, ==, 0);
-    g_clear_error(&e);
-}
-
 /* (a) In a child killed after a flush without an index: new files (one
  * bundled, one in a directory made after the index), an existing file
  * changed in place and one rewritten whole. */
@@ -125,7 +114,7 @@ static void test_brought_forward(void)
                                  &e), ==, 0);
     g_assert_cmpuint(st.st_size, ==, BIG);
     g_assert_cmpuint(st.st_mode & 07777, ==, 0644);
-    check_deep(c);
+    ctu_assert_clean(c, true);
     /* The recovered store goes on: a sync, a reopen, a read from tape. */
     write_pattern(c, "/later", 9, 0, 5000);
     g_assert_cmpint(core_sync(c, &e), ==, 0);
@@ -133,7 +122,7 @@ static void test_brought_forward(void)
     c = ctu_open(l->fresh);
     expect_bytes(c, "/small-new", 3000, 5, 0, 0, 0);
     expect_bytes(c, "/later", 5000, 9, 0, 0, 0);
-    check_deep(c);
+    ctu_assert_clean(c, true);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     ctu_lib_free(l);
 }
@@ -209,7 +198,7 @@ static void test_damaged_manifest(void)
     g_assert_cmpint(core_drop_cache(c, &e), ==, 0);
     expect_bytes(c, "/indexed", 7000, 1, 0, 0, 0);
     g_assert_cmpuint(ctu_resolve(c, CORE_ROOT_INO, "/unnamed"), ==, 0);
-    check_deep(c);
+    ctu_assert_clean(c, true);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     ctu_lib_free(l);
 }
@@ -248,7 +237,7 @@ static void test_path_taken(void)
     expect_bytes(c, "/plain", 4000, 2, 0, 0, 0);
     expect_bytes(c, "/recovered-after-index/name", 4000, 3, 0, 0, 0);
     expect_bytes(c, "/recovered-after-index/plain/inside", 4000, 4, 0, 0, 0);
-    check_deep(c);
+    ctu_assert_clean(c, true);
     g_assert_cmpint(core_store_close(c, &e), ==, 0);
     ctu_lib_free(l);
 }
