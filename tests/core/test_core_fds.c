@@ -112,6 +112,17 @@ static void sync_drop_and_check(Core *c, const char *dir, unsigned n, rlim_t lim
     read_files(c, dir, n, limit);
 }
 
+/* A scratch store (32 MiB volumes) with the directory /name in it. */
+static CtuStore *store_with_dir(const char *name, struct stat *d)
+{
+    CoreMkfsOptions mo;
+    ctu_mkfs_options(&mo);
+    mo.volume_size = 32 << 20;
+    CtuStore *s = ctu_new(&mo, NULL);
+    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, name, 0755, &cred, d, NULL), ==, 0);
+    return s;
+}
+
 /* The store is opened under the low limit: the cache sizes its open-file
  * budget to it. Every file is fsync'ed before it is closed (each fsync
  * saves its cache object's state), the store is synced to tape, the cache
@@ -120,13 +131,9 @@ static void test_low_limit_from_open(void)
 {
     struct rlimit old;
     set_soft_limit(LOW_LIMIT, &old);
-    CoreMkfsOptions mo;
-    ctu_mkfs_options(&mo);
-    mo.volume_size = 32 << 20;
-    CtuStore *s = ctu_new(&mo, NULL);
     struct stat d;
     GError *e = NULL;
-    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, "many", 0755, &cred, &d, &e), ==, 0);
+    CtuStore *s = store_with_dir("many", &d);
     write_files(s->core, d.st_ino, NFILES, true, LOW_LIMIT);
     sync_drop_and_check(s->core, "/many", NFILES, LOW_LIMIT);
     core_forget(s->core, d.st_ino, 1);
@@ -142,13 +149,8 @@ static void test_limit_drops_while_open(void)
 {
     struct rlimit old;
     set_soft_limit(1024, &old); /* budget 256 at open */
-    CoreMkfsOptions mo;
-    ctu_mkfs_options(&mo);
-    mo.volume_size = 32 << 20;
-    CtuStore *s = ctu_new(&mo, NULL);
     struct stat d;
-    GError *e = NULL;
-    g_assert_cmpint(core_mkdir(s->core, CORE_ROOT_INO, "late", 0755, &cred, &d, &e), ==, 0);
+    CtuStore *s = store_with_dir("late", &d);
     struct rlimit mid;
     set_soft_limit(LOW_LIMIT, &mid);
     write_files(s->core, d.st_ino, 1000, false, LOW_LIMIT);
